@@ -1,0 +1,22 @@
+"""The error vocabulary. Each kind has exactly one reaction in the runner:
+
+- ``InvalidInput``: poison. The input is dead-lettered with its reason and the offset moves past it.
+- ``TransientError``: the world is briefly unavailable. Pause, back off, retry the same batch.
+- anything else: a bug or a broken deploy. Crash loudly; the supervisor restarts the process and the
+  uncommitted batch is redelivered.
+"""
+
+from __future__ import annotations
+
+from services.contracts import DeadLetterReason
+
+
+class InvalidInput(Exception):
+    def __init__(self, reason: DeadLetterReason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class TransientError(Exception):
+    """A fault expected to clear by itself (broker or database briefly unreachable)."""
