@@ -1,0 +1,277 @@
+"""Pure boilerplate removal for article paragraphs.
+
+Input is the list of paragraphs (or lines) of one page in reading order; output is the same list with
+page furniture removed and order kept. Every rule matches a *whole short line*: a story paragraph that
+happens to mention "comments" or "subscribe" inside a sentence is never touched, because precision
+(never losing story text) matters more here than catching every last widget.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = [
+    "STORY_MIN_WORDS",
+    "clean_paragraphs",
+    "is_boilerplate_line",
+    "is_image_credit",
+    "is_story_like",
+    "normalise_line",
+    "word_count",
+]
+
+_WORD = re.compile(r"\w+(?:[’'\-.]\w+)*")
+
+# A paragraph with at least this many words reads as running story text rather than a heading, a caption
+# or a widget label. Captions and standfirsts in the saved pages we see run 15-25 words, leads 30+.
+STORY_MIN_WORDS = 30
+
+# Lines that start the comment widget. Everything from here to the end of the page is reader
+# comments (names, "hash"/"hashed" avatars, comment bodies), so the whole tail goes.
+_COMMENT_MARKERS = re.compile(
+    r"^(?:"
+    r"notify of|view all comments|(?:oldest )?newest most voted|inline feedbacks|"
+    r"\d+ comments?|no comments:?|one comment|post a comment|leave a (?:comment|reply)|"
+    r"comments? \(\d+\)|comments are closed\.?|join the (?:discussion|conversation)|"
+    r"show comments|load comments|add a comment|(?:\d+ )?responses? to .{1,120}|"
+    r"you must be logged in to post a comment\.?"
+    r")$"
+)
+
+# Lines that start a "related content" block. Such blocks sit at the end of the story; a marker in the
+# first part of a page is more likely a sidebar label, so it is dropped on its own without cutting.
+_RELATED_MARKERS = re.compile(
+    r"^(?:"
+    r"more on (?:the|this) topic:?|related articles?:?|related posts?:?|related stories:?|"
+    r"related news:?|related:|show more|read more:?|more stories:?|more from .{1,40}|"
+    r"you may also like:?|you might also like:?|recommended(?: for you)?:?|also read:?|"
+    r"most read:?|most popular:?|latest news:?|trending now:?"
+    r")$"
+)
+
+# Whole-line widget labels: share bars, subscribe boxes, navigation remnants, blog-engine footers.
+_WIDGET_LINES = frozenset(
+    {
+        "subscribe",
+        "subscribe now",
+        "subscribe to our newsletter",
+        "sign up",
+        "sign in",
+        "log in",
+        "login",
+        "register",
+        "share",
+        "share:",
+        "share this:",
+        "share this",
+        "share this article",
+        "share this story",
+        "share on facebook",
+        "share on twitter",
+        "tweet",
+        "facebook",
+        "twitter",
+        "whatsapp",
+        "telegram",
+        "linkedin",
+        "reddit",
+        "pinterest",
+        "email",
+        "e-mail",
+        "print",
+        "copy link",
+        "follow us",
+        "follow us:",
+        "like this:",
+        "like loading...",
+        "loading...",
+        "guest",
+        "oldest",
+        "newest",
+        "reply",
+        "advertisement",
+        "advertising",
+        "sponsored",
+        "continue reading",
+        "back to top",
+        "back to top button",
+        "breaking news",
+        "%d bloggers like this:",
+        "click to see full-size image",
+        "click to see full size image",
+        "click to enlarge",
+        "click to enlarge image",
+        "skip to content",
+        "skip to main content",
+        "menu",
+        "search",
+        "close",
+        "home",
+    }
+)
+
+_WIDGET_PATTERNS = re.compile(
+    r"^(?:"
+    # Analytics snippets pasted in as text when a page is saved ("<!-- Google tag (gtag.js) -->").
+    r"<?!?--.*|.*-->|.*google tag \(gtag\.js\).*|.*googletagmanager.*|"
+    r"\d+ (?:shares?|views?|reads?)|share (?:on|via) \w+|"
+    r"follow us on .{1,40}|sign up for .{1,80}newsletter.{0,40}|"
+    r"all rights reserved\.?.*|©.{0,80}|copyright ©?.{0,80}|"
+    r"(?:photo|image|picture)s?: ?\d+ of \d+"
+    r")$"
+)
+
+# Image credit and caption lines: "IMAGE SOURCE: X", "Photo: X", "(Photo by X)", "Image credit: X".
+_IMAGE_CREDIT = re.compile(
+    r"^(?:"
+    r"\(?(?:image|photo|picture|pic|video|graphic)s? ?(?:source|credits?|courtesy)\b.{0,100}|"
+    r"\(?(?:photo|image|picture|pic)s?(?:graph)? ?(?:by|:).{0,100}|"
+    r"\(?(?:file photo|representational image|representative image)\b.{0,100}|"
+    r"credits?: .{1,80}|source of image: .{1,80}|"
+    r".{0,200}\((?:photo|image|picture|pic)s?(?:graph)? (?:by|credit|courtesy|:)[^)]{1,80}\)"
+    r")$"
+)
+
+# Caption wording that marks a line as describing a photo, e.g. "Minister X (R) meets Y".
+_CAPTION_HINT = re.compile(
+    r"\((?:l|r|c|left|right|centre|center|front|top|bottom)\)|\bpictured\b|\bseen here\b"
+)
+
+# Agency credits that some sites print as the last line: "International Agencies", "(Reuters)".
+_AGENCY_CREDIT = re.compile(
+    r"^(?:"
+    r"(?:international |news |wire )?agencies|with (?:inputs?|agency inputs?) from .{1,40}|"
+    r"with agency inputs|\(?(?:reuters|afp|ap|ani|pti|ians|xinhua|tass|dpa|efe|ansa|bernama)\)?|"
+    r"(?:source|sources)\s*:\s*(?:agencies|wires|.{1,40} ?/ ?.{1,40})|"
+    r"[-–—]\s*(?:reuters|afp|ap|ani|pti|ians|xinhua|tass|dpa|efe|agencies)"
+    r")\.?$"
+)
+
+_QUOTE_MAP = str.maketrans(
+    {
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "«": '"',
+        "»": '"',
+        "‘": "'",
+        "’": "'",
+        "‚": "'",
+        "–": "-",
+        "—": "-",
+        "‒": "-",
+        "−": "-",
+    }
+)
+
+
+def word_count(text: str) -> int:
+    """Number of words: runs of letters/digits, with inner apostrophes, hyphens and dots kept together."""
+    return len(_WORD.findall(text))
+
+
+def normalise_line(line: str) -> str:
+    """Comparison key for a short line: NFKC, casefolded, quotes and dashes unified, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", line).translate(_QUOTE_MAP).casefold()
+    return " ".join(text.split())
+
+
+def is_story_like(paragraph: str) -> bool:
+    """True for running story text: long enough that it cannot be a label, caption or heading."""
+    return word_count(paragraph) >= STORY_MIN_WORDS
+
+
+def is_image_credit(line: str) -> bool:
+    key = normalise_line(line)
+    return len(key) <= 250 and _IMAGE_CREDIT.match(key) is not None
+
+
+def _is_comment_marker(key: str) -> bool:
+    return _COMMENT_MARKERS.match(key) is not None
+
+
+def _is_related_marker(key: str) -> bool:
+    return _RELATED_MARKERS.match(key) is not None
+
+
+def is_boilerplate_line(line: str) -> bool:
+    """A whole line that is page furniture wherever it appears (widgets, trackers, image credits)."""
+    key = normalise_line(line)
+    if not key:
+        return True
+    # Long lines are story text even if they start like a widget label.
+    if len(key) > 250:
+        return False
+    return (
+        key in _WIDGET_LINES
+        or _WIDGET_PATTERNS.match(key) is not None
+        or _IMAGE_CREDIT.match(key) is not None
+        or _is_comment_marker(key)
+        or _is_related_marker(key)
+    )
+
+
+def _cut_tail(paragraphs: list[str]) -> list[str]:
+    """Drop the comment thread and a trailing related-content block together with everything after."""
+    total_chars = sum(len(p) for p in paragraphs) or 1
+    seen_story = False
+    offset = 0
+    for index, paragraph in enumerate(paragraphs):
+        key = normalise_line(paragraph)
+        # A comment marker before any story text is a header counter ("3 Comments" under the title):
+        # it is dropped as a line later, but cutting there would throw the whole story away.
+        if seen_story and _is_comment_marker(key):
+            return paragraphs[:index]
+        # Related blocks close the page; the same label high up is a sidebar, not the end of the story.
+        if seen_story and _is_related_marker(key) and offset / total_chars >= 0.4:
+            return paragraphs[:index]
+        if is_story_like(paragraph):
+            seen_story = True
+        offset += len(paragraph)
+    return paragraphs
+
+
+def _drop_trailing_credits(paragraphs: list[str]) -> list[str]:
+    end = len(paragraphs)
+    while end > 0:
+        key = normalise_line(paragraphs[end - 1])
+        if key and len(key) <= 80 and (_AGENCY_CREDIT.match(key) or key in _WIDGET_LINES):
+            end -= 1
+            continue
+        break
+    return paragraphs[:end]
+
+
+def _reads_like_caption(key: str) -> bool:
+    # A header line above a credit that is a full sentence is the photo caption; a short unpunctuated
+    # line there is the title or a date, which must stay.
+    return word_count(key) >= 8 and key.rstrip().endswith((".", '"', "'", ")"))
+
+
+def clean_paragraphs(paragraphs: list[str]) -> list[str]:
+    """Remove boilerplate from a page's paragraphs, keeping the order of what stays.
+
+    Paragraphs are stripped; empty and whitespace-only ones (including non-breaking spaces) go.
+    """
+    stripped = [" ".join(p.split()) for p in paragraphs]
+    stripped = [p for p in stripped if p]
+    kept_tail = _cut_tail(stripped)
+
+    result: list[str] = []
+    seen_story = False
+    for paragraph in kept_tail:
+        if is_image_credit(paragraph):
+            # The caption sits right above its credit. Drop it only when it is clearly a caption: still in
+            # the header (no story text yet) or worded like one; otherwise it may be a story paragraph.
+            if result and not is_story_like(result[-1]):
+                previous = normalise_line(result[-1])
+                if _CAPTION_HINT.search(previous) or (not seen_story and _reads_like_caption(previous)):
+                    result.pop()
+            continue
+        if is_boilerplate_line(paragraph):
+            continue
+        if is_story_like(paragraph):
+            seen_story = True
+        result.append(paragraph)
+    return _drop_trailing_credits(result)

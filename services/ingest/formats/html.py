@@ -1,0 +1,155 @@
+"""HTML pages: decode with the declared or detected charset, let trafilatura find the main text and
+metadata, then run the body through the same boilerplate cleaner as saved text.
+
+trafilatura already drops most navigation, but widget labels inside the article container ("Share
+this:", "3 Comments", related-article lists) regularly survive; the line cleaner catches those.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import lxml.html
+import trafilatura
+from lxml import etree
+
+from services.contracts import DeadLetterReason
+from services.ingest.clean import clean_paragraphs, normalise_line, word_count
+from services.ingest.dates import date_from_html
+from services.ingest.formats.decode import declared_html_charset, decode_text
+from services.ingest.formats.language import detect_language, normalise_language_tag
+from services.ingest.formats.model import ExtractedArticle, ExtractionOptions
+from services.ingest.formats.text import split_standfirst, strip_title_repeats
+from services.runtime.errors import InvalidInput
+
+__all__ = ["decode_html", "extract_html", "looks_like_html"]
+
+# htmldate settings: trust structured metadata (meta tags, JSON-LD, <time>, URL) and the original
+# publication date over "last modified"; skip the free-text scan of the body, which is where dates of
+# events mentioned in the story come from.
+_DATE_PARAMS: dict[str, Any] = {"extensive_search": False, "original_date": True, "outputformat": "%Y-%m-%d"}
+
+# Class, id or itemprop names that sites use for the summary paragraph under the headline.
+_STANDFIRST_NAMES = re.compile(
+    r"(?:^|[\s_-])(?:standfirst|dek|deck|sub-?headline|sub-?title|article-summary|summary|lede|"
+    r"intro|excerpt|strapline|teaser|description|abstract|subheading)(?:$|[\s_-])",
+    re.IGNORECASE,
+)
+_HTML_SNIFF = re.compile(
+    r"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|meta|title|article|p|div)\b", re.I | re.S
+)
+_HTML_TAGS = re.compile(r"<(?:p|div|br|article|span|h[1-6]|a|li|ul|body|html)\b[^>]*>", re.IGNORECASE)
+
+
+def looks_like_html(text: str) -> bool:
+    """True when ``text`` is an HTML document or an HTML fragment with block tags."""
+    head = text[:4096]
+    return _HTML_SNIFF.match(head) is not None or len(_HTML_TAGS.findall(head)) >= 2
+
+
+def decode_html(data: bytes) -> str:
+    return decode_text(data, declared=declared_html_charset(data))
+
+
+def _declared_language(tree: Any) -> str | None:
+    root = tree.getroottree().getroot()
+    candidates = [root.get("lang"), root.get("xml:lang")]
+    candidates += root.xpath(
+        "//meta[translate(@http-equiv,'CONTENT-LANGUAGE','content-language')='content-language']/@content"
+    )
+    candidates += root.xpath("//meta[@property='og:locale']/@content")
+    for candidate in candidates:
+        code = normalise_language_tag(str(candidate)) if candidate else None
+        if code:
+            return code
+    return None
+
+
+def _marked_standfirst(tree: Any, max_words: int) -> str | None:
+    """Text of an element the page itself marks as the standfirst (class/id/itemprop), if any."""
+    for element in tree.iter():
+        if not isinstance(element.tag, str) or element.tag in (
+            "meta",
+            "link",
+            "script",
+            "style",
+            "body",
+            "html",
+        ):
+            continue
+        names = " ".join(filter(None, (element.get("class"), element.get("id"), element.get("itemprop"))))
+        if not names or not _STANDFIRST_NAMES.search(names):
+            continue
+        text = " ".join(element.text_content().split())
+        if 6 <= word_count(text) <= max_words:
+            return text
+    return None
+
+
+def extract_html(
+    html: str,
+    options: ExtractionOptions,
+    *,
+    fmt: str = "html",
+    record: int | None = None,
+    url: str | None = None,
+    title: str | None = None,
+    author: str | None = None,
+    language: str | None = None,
+) -> ExtractedArticle:
+    """Extract one article from an HTML document. Keyword values override what the page says.
+
+    Raises InvalidInput(NOT_AN_ARTICLE) when the page has no story body.
+    """
+    try:
+        tree = lxml.html.document_fromstring(html)
+    except (ValueError, etree.ParserError) as exc:
+        raise InvalidInput(DeadLetterReason.NOT_AN_ARTICLE, f"HTML does not parse: {exc}") from exc
+    document = trafilatura.bare_extraction(
+        html,
+        url=url,
+        with_metadata=True,
+        favor_precision=options.favor_precision,
+        include_comments=False,
+        include_tables=options.include_tables,
+        include_images=False,
+        include_links=False,
+        date_extraction_params=_DATE_PARAMS,
+    )
+    if document is None or isinstance(document, dict) or not document.text:
+        raise InvalidInput(DeadLetterReason.NOT_AN_ARTICLE, "no main text found in the HTML page")
+
+    page_title = " ".join((title or document.title or "").split())
+    paragraphs = clean_paragraphs(document.text.split("\n"))
+    paragraphs = strip_title_repeats(paragraphs, page_title)
+
+    standfirst = _marked_standfirst(tree, options.standfirst_max_words)
+    if standfirst is not None:
+        key = normalise_line(standfirst)
+        paragraphs = [p for p in paragraphs if normalise_line(p) != key]
+    else:
+        # Without markup saying so, use the same positional rule as saved text (no header lines known).
+        standfirst, paragraphs = split_standfirst(paragraphs, None, options.standfirst_max_words)
+
+    body_words = sum(word_count(p) for p in paragraphs)
+    if body_words < options.min_body_words:
+        raise InvalidInput(
+            DeadLetterReason.NOT_AN_ARTICLE,
+            f"body has {body_words} words after cleaning, fewer than {options.min_body_words}",
+        )
+    body_text = "\n\n".join(paragraphs)
+    return ExtractedArticle(
+        title=page_title,
+        text=body_text,
+        standfirst=standfirst,
+        author=author or (document.author or None),
+        url=url or (document.url or None),
+        published_at=date_from_html(document.date),
+        language=language
+        or normalise_language_tag(document.language)
+        or _declared_language(tree)
+        or detect_language(f"{page_title}\n{body_text}"),
+        format=fmt,
+        record=record,
+    )

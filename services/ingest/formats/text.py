@@ -1,0 +1,173 @@
+"""Saved plain text: a web page copied as text, with its boilerplate left in.
+
+Shape handled: optional tracking-snippet lines, the title (often repeated further down, sometimes with
+a different dash), an optional standfirst, a header zone (date line, byline, repeated title, image
+caption and credit), the story with short subheading lines, then comment threads and related-article
+lists. Paragraphs are one per line, with or without blank lines between them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from services.contracts import DeadLetterReason
+from services.ingest.clean import (
+    clean_paragraphs,
+    is_boilerplate_line,
+    is_story_like,
+    normalise_line,
+    word_count,
+)
+from services.ingest.dates import header_date, parse_standalone_date
+from services.ingest.formats.language import detect_language
+from services.ingest.formats.model import ExtractedArticle, ExtractionOptions
+from services.runtime.errors import InvalidInput
+
+__all__ = ["extract_text", "split_standfirst", "strip_title_repeats"]
+
+_TITLE_MAX_WORDS = 40
+_BYLINE = re.compile(
+    r"^(?:by|written by|author:|reporting by)\s+(?P<name>[^\W\d_][\w.'’\- ]{1,80})$", re.IGNORECASE
+)
+_LABELLED_DATE = re.compile(
+    r"^(?:published|posted|updated|last updated|first published|date)\b", re.IGNORECASE
+)
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’»)]*(?:\s+|$)")
+# Separators between a title and a site name in a repeated title line: "Title | Site", "Title – Site".
+_SITE_SUFFIX = re.compile(r"^\s*[|\-:•·]\s*.{1,40}$")
+
+
+@dataclass(frozen=True)
+class _Body:
+    paragraphs: list[str]
+    # Index of the first paragraph that follows removed header lines (date, byline, repeated title),
+    # which marks where the header ends; None if no header line was removed.
+    header_end: int | None
+    author: str | None
+
+
+def _title_key(line: str) -> str:
+    return normalise_line(line).strip(" .:;!?")
+
+
+def _is_title_repeat(line: str, title_key: str) -> bool:
+    key = _title_key(line)
+    if not title_key:
+        return False
+    if key == title_key:
+        return True
+    # A repeated title carrying the site name after a separator is still the title.
+    return key.startswith(title_key) and _SITE_SUFFIX.match(key[len(title_key) :]) is not None
+
+
+def strip_title_repeats(paragraphs: list[str], title: str) -> list[str]:
+    """Drop every paragraph that is the title again (case, whitespace, quote and dash variants)."""
+    key = _title_key(title)
+    return [p for p in paragraphs if not _is_title_repeat(p, key)]
+
+
+def _count_sentences(text: str) -> int:
+    return max(1, len(_SENTENCE_END.findall(text.strip())))
+
+
+def split_standfirst(
+    paragraphs: list[str], header_end: int | None, max_words: int
+) -> tuple[str | None, list[str]]:
+    """Split off a standfirst: the one- or two-sentence summary between the title and the story.
+
+    It is taken only when its position says so: it is directly followed by header lines (date,
+    repeated title, caption), or it is clearly shorter than the paragraph that opens the story. A short
+    unpunctuated line is a subheading or kicker, never a standfirst.
+    """
+    if len(paragraphs) < 2:
+        return None, paragraphs
+    first, following = paragraphs[0], paragraphs[1]
+    words = word_count(first)
+    if words < 8 or words > max_words or _count_sentences(first) > 2:
+        return None, paragraphs
+    if not first.rstrip().endswith((".", "!", "?", "”", '"', "’", "»", "…")):
+        return None, paragraphs
+    followed_by_header = header_end == 1
+    shorter_than_lead = len(following) >= 1.25 * len(first) and words <= 0.8 * max_words
+    if followed_by_header or shorter_than_lead:
+        return first, paragraphs[1:]
+    return None, paragraphs
+
+
+def _strip_header(paragraphs: list[str], title: str) -> _Body:
+    """Remove header-zone lines (repeated title, date, byline) and remember where the header ended."""
+    title_key = _title_key(title)
+    kept: list[str] = []
+    header_end: int | None = None
+    author: str | None = None
+    in_header = True
+    for paragraph in paragraphs:
+        if in_header and is_story_like(paragraph):
+            in_header = False
+        byline = _BYLINE.match(paragraph) if in_header else None
+        if byline is not None:
+            author = author or byline.group("name").strip()
+        is_date_line = parse_standalone_date(paragraph) is not None or (
+            _LABELLED_DATE.match(paragraph) is not None and len(paragraph) <= 80
+        )
+        if _is_title_repeat(paragraph, title_key) or byline is not None or (in_header and is_date_line):
+            header_end = len(kept) if in_header else header_end
+            continue
+        kept.append(paragraph)
+    return _Body(kept, header_end, author)
+
+
+def extract_text(
+    text: str,
+    options: ExtractionOptions,
+    *,
+    fmt: str = "text",
+    record: int | None = None,
+    title: str | None = None,
+    url: str | None = None,
+    author: str | None = None,
+    language: str | None = None,
+) -> ExtractedArticle:
+    """Extract one article from saved page text. ``title`` etc. override what the text says.
+
+    Raises InvalidInput(NOT_AN_ARTICLE) when no story body of ``options.min_body_words`` remains.
+    """
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    published_at = header_date(lines)
+    cleaned = clean_paragraphs(lines)
+
+    if title is None:
+        title = ""
+        # The title is the first line that is neither furniture nor a date; a story-length first line
+        # means the page has no title line and the paragraph stays in the body.
+        for index, line in enumerate(cleaned):
+            if is_boilerplate_line(line) or parse_standalone_date(line) is not None:
+                continue
+            if word_count(line) <= _TITLE_MAX_WORDS and not is_story_like(line):
+                title = line
+                cleaned = cleaned[:index] + cleaned[index + 1 :]
+            break
+    title = " ".join(title.split())
+
+    body = _strip_header(cleaned, title)
+    standfirst, paragraphs = split_standfirst(body.paragraphs, body.header_end, options.standfirst_max_words)
+    body_words = sum(word_count(p) for p in paragraphs)
+    if body_words < options.min_body_words:
+        raise InvalidInput(
+            DeadLetterReason.NOT_AN_ARTICLE,
+            f"body has {body_words} words after cleaning, fewer than {options.min_body_words}",
+        )
+    body_text = "\n\n".join(paragraphs)
+    return ExtractedArticle(
+        title=title,
+        text=body_text,
+        standfirst=standfirst,
+        author=author or body.author,
+        url=url,
+        published_at=published_at,
+        language=language or detect_language(f"{title}\n{body_text}"),
+        format=fmt,
+        record=record,
+    )
