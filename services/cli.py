@@ -1,0 +1,289 @@
+"""``newsflow``: the command line, and the composition root of the local stack.
+
+  newsflow dev                          the whole pipeline on embedded defaults, watching ./inbox
+  newsflow run --inbox DIR --until-idle one-shot: every file through all stages, then a summary
+  newsflow export --format jsonl        every stored article as enriched-article JSON lines
+  newsflow schema [--check]             write (or check) the JSON Schemas of the topic contracts
+  newsflow db upgrade                   apply Postgres migrations
+  newsflow ingest|enrich|store          run one service (what deployments run)
+
+The broker and the database are embedded unless ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` are
+set. Embedded state lives under ``NEWSFLOW_HOME`` (default ``./.newsflow``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.contracts.schemas import check_schemas, write_schemas
+from services.localstack import EmbeddedBroker, EmbeddedPostgres, ServiceProcess
+
+STAGES = ("store", "enrich", "ingest")  # start order: consumers first, so nothing waits on a join
+
+
+@dataclass
+class Stack:
+    home: Path
+    bootstrap_servers: str
+    database_url: str
+    broker: EmbeddedBroker | None = None
+    postgres: EmbeddedPostgres | None = None
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def env(self, inbox: Path | None = None) -> dict[str, str]:
+        env = {
+            "NEWSFLOW_HOME": str(self.home),
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "DATABASE_URL": self.database_url,
+        }
+        if inbox is not None:
+            env["INGEST_INBOX"] = str(inbox)
+        return env
+
+    def start_service(self, stage: str, inbox: Path | None, args: list[str] | None = None) -> ServiceProcess:
+        process = ServiceProcess(stage, self.env(inbox), self.home / "logs" / f"{stage}.log", args)
+        self.services[stage] = process
+        return process
+
+
+def _home() -> Path:
+    return Path(os.environ.get("NEWSFLOW_HOME", ".newsflow")).resolve()
+
+
+@contextmanager
+def _database(home: Path) -> Iterator[tuple[str, EmbeddedPostgres | None]]:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url, None
+        return
+    pgdata = home / "pgdata"
+    was_running = (pgdata / "postmaster.pid").exists()
+    postgres = EmbeddedPostgres(pgdata)
+    try:
+        yield postgres.database_url, postgres
+    finally:
+        if not was_running:
+            postgres.stop()
+
+
+@contextmanager
+def _stack() -> Iterator[Stack]:
+    home = _home()
+    home.mkdir(parents=True, exist_ok=True)
+    broker = None
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        broker = EmbeddedBroker(home / "logs" / "broker.log")
+        bootstrap = broker.bootstrap_servers
+    try:
+        with _database(home) as (url, postgres):
+            stack = Stack(home, bootstrap, url, broker, postgres)
+            try:
+                yield stack
+            finally:
+                for stage in reversed(STAGES):
+                    if stage in stack.services:
+                        stack.services[stage].stop()
+    finally:
+        if broker is not None:
+            broker.kill()
+
+
+def _repository(url: str):  # type: ignore[no-untyped-def]
+    from services.store.repository import Repository
+
+    return Repository(url)
+
+
+def _format_counts(counts: dict[str, int]) -> str:
+    dead = {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("dead_letter:")}
+    reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(dead.items()))
+    return f"stored {counts.get('stored', 0)}, dead-lettered {sum(dead.values())}" + (f" ({reasons})" if reasons else "")
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    inbox = Path(args.inbox).resolve()
+    inbox.mkdir(parents=True, exist_ok=True)
+    with _stack() as stack:
+        _migrate(stack.database_url)
+        for stage in STAGES:
+            stack.start_service(stage, inbox)
+        print(f"newsflow dev: watching {inbox} (broker {stack.bootstrap_servers}); logs in {stack.home / 'logs'}")
+        print("Drop files into the inbox; Ctrl-C stops every process.", flush=True)
+        last = ""
+        restarts: dict[str, float] = {}
+        try:
+            with _repository(stack.database_url) as repository:
+                while True:
+                    time.sleep(2)
+                    line = _format_counts(repository.counts())
+                    if line != last:
+                        print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
+                        last = line
+                    for stage, process in list(stack.services.items()):
+                        if not process.running():
+                            # Crash loudly, restart: the uncommitted batch is redelivered.
+                            if time.monotonic() - restarts.get(stage, 0) < 5:
+                                time.sleep(5)
+                            print(f"{stage} exited with {process.process.returncode}; restarting", flush=True)
+                            restarts[stage] = time.monotonic()
+                            process.stop()
+                            stack.start_service(stage, inbox)
+        except KeyboardInterrupt:
+            print("\nstopping...", flush=True)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if not args.until_idle:
+        print("newsflow run needs --until-idle (for a long-running pipeline use `newsflow dev`)", file=sys.stderr)
+        return 2
+    inbox = Path(args.inbox).resolve()
+    if not inbox.is_dir():
+        print(f"no such folder: {inbox}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    with _stack() as stack:
+        _migrate(stack.database_url)
+        for stage in ("store", "enrich"):
+            stack.start_service(stage, inbox)
+        report_path = stack.home / "last-ingest-report.json"
+        report_path.unlink(missing_ok=True)
+        ingest = stack.start_service("ingest", inbox, ["--until-idle", "--report", str(report_path)])
+        while ingest.running():
+            if _crashed(stack):
+                return 1
+            time.sleep(0.2)
+        if ingest.process.returncode != 0 or not report_path.exists():
+            print(f"ingest failed (exit {ingest.process.returncode}); see {stack.home / 'logs' / 'ingest.log'}",
+                  file=sys.stderr)
+            return 1
+        report = json.loads(report_path.read_text())
+        article_ids: list[str] = sorted(set(report["article_ids"]))
+        dead_letter_ids: list[str] = sorted(set(report["dead_letter_ids"]))
+        deadline = time.monotonic() + args.timeout
+        with _repository(stack.database_url) as repository:
+            while True:
+                stored = repository.stored_article_ids(article_ids)
+                refused = repository.dead_lettered_article_ids(article_ids)
+                ingest_dead = repository.dead_letter_ids(dead_letter_ids)
+                if len(stored | refused) == len(article_ids) and len(ingest_dead) == len(dead_letter_ids):
+                    break
+                if _crashed(stack) or time.monotonic() > deadline:
+                    waiting = len(article_ids) - len(stored | refused) + len(dead_letter_ids) - len(ingest_dead)
+                    print(f"gave up: {waiting} events not stored after {args.timeout}s", file=sys.stderr)
+                    return 1
+                time.sleep(0.25)
+        elapsed = time.monotonic() - started
+        reasons = report["dead_letter_reasons"]
+        print(f"files: {report['objects']}")
+        print(f"stored: {len(stored)} articles")
+        print(f"dead-lettered at enrich/store: {len(refused)}")
+        print(f"dead-lettered at ingest: {len(dead_letter_ids)}"
+              + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + ")" if reasons else ""))
+        print(f"time: {elapsed:.1f}s")
+    return 0
+
+
+def _crashed(stack: Stack) -> bool:
+    for stage in ("store", "enrich"):
+        process = stack.services.get(stage)
+        if process is not None and not process.running():
+            print(f"{stage} exited with {process.process.returncode}; see {stack.home / 'logs' / (stage + '.log')}",
+                  file=sys.stderr)
+            return True
+    return False
+
+
+def _migrate(url: str) -> None:
+    with _repository(url) as repository:
+        repository.migrate()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    home = _home()
+    if not os.environ.get("DATABASE_URL") and not (home / "pgdata" / "PG_VERSION").exists():
+        print(f"nothing to export: no database under {home} and DATABASE_URL is not set", file=sys.stderr)
+        return 1
+    with _database(home) as (url, _), _repository(url) as repository:
+        repository.migrate()
+        out = sys.stdout
+        for article in repository.iter_articles():
+            out.write(article.model_dump_json() + "\n")
+        out.flush()
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    folder = Path(args.out) if args.out else None
+    if args.check:
+        problems = check_schemas(folder)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 1 if problems else 0
+    for path in write_schemas(folder):
+        print(path)
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    with _database(_home()) as (url, _), _repository(url) as repository:
+        applied = repository.migrate()
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("ingest", "enrich", "store"):
+        stage, rest = argv[0], argv[1:]
+        if stage == "ingest":
+            from services.ingest.__main__ import main as ingest_main
+
+            ingest_main(rest)
+        elif stage == "enrich":
+            from services.enrich.__main__ import main as enrich_main
+
+            enrich_main()
+        else:
+            from services.store.__main__ import main as store_main
+
+            store_main()
+        return
+
+    parser = argparse.ArgumentParser(prog="newsflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="run the whole pipeline on embedded defaults")
+    dev.add_argument("--inbox", default="inbox")
+    dev.set_defaults(func=cmd_dev)
+    run = sub.add_parser("run", help="one-shot: process every file of an inbox, then exit")
+    run.add_argument("--inbox", required=True)
+    run.add_argument("--until-idle", action="store_true")
+    run.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the last file")
+    run.set_defaults(func=cmd_run)
+    export = sub.add_parser("export", help="print stored articles")
+    export.add_argument("--format", choices=["jsonl"], default="jsonl")
+    export.set_defaults(func=cmd_export)
+    schema = sub.add_parser("schema", help="write or check the topic contracts' JSON Schemas")
+    schema.add_argument("--out", help="folder (default: services/contracts/schemas)")
+    schema.add_argument("--check", action="store_true", help="fail if the models broke compatibility")
+    schema.set_defaults(func=cmd_schema)
+    db = sub.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"])
+    db.set_defaults(func=cmd_db)
+    for stage in ("ingest", "enrich", "store"):
+        sub.add_parser(stage, help=f"run the {stage} service")
+    args = parser.parse_args(argv)
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

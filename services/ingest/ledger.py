@@ -1,0 +1,79 @@
+"""Ingest's durable memory (SQLite): which object versions are done, the near-duplicate signatures
+and the S3 listing checkpoint. An object version is marked done only after everything it produced
+was acknowledged by Kafka, so a crash re-reads it (at-least-once, keyed) and never forgets it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS object_versions (
+    uri TEXT NOT NULL,
+    version TEXT NOT NULL,
+    sha256 TEXT,
+    outcome TEXT NOT NULL,
+    article_ids TEXT NOT NULL,
+    done_at REAL NOT NULL,
+    PRIMARY KEY (uri, version)
+);
+CREATE INDEX IF NOT EXISTS object_versions_content ON object_versions (uri, sha256);
+CREATE TABLE IF NOT EXISTS signatures (
+    article_id TEXT PRIMARY KEY,
+    signature BLOB NOT NULL,
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def is_done(self, uri: str, version: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM object_versions WHERE uri = ? AND version = ?", (uri, version)
+        ).fetchone()
+        return row is not None
+
+    def content_done(self, uri: str, sha256: str) -> bool:
+        """The same bytes at the same place were already handled (a touch, or a copy over itself)."""
+        row = self._db.execute(
+            "SELECT 1 FROM object_versions WHERE uri = ? AND sha256 = ?", (uri, sha256)
+        ).fetchone()
+        return row is not None
+
+    def mark_done(self, uri: str, version: str, sha256: str | None, outcome: str, article_ids: list[str]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO object_versions (uri, version, sha256, outcome, article_ids, done_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (uri, version, sha256, outcome, json.dumps(article_ids), time.time()),
+        )
+
+    def add_signature(self, article_id: str, signature: bytes) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO signatures (article_id, signature, added_at) VALUES (?, ?, ?)",
+            (article_id, signature, time.time()),
+        )
+
+    def signatures(self) -> Iterator[tuple[str, bytes]]:
+        for article_id, signature in self._db.execute("SELECT article_id, signature FROM signatures ORDER BY added_at"):
+            yield str(article_id), bytes(signature)
+
+    def checkpoint(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM checkpoints WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def save_checkpoint(self, name: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO checkpoints (name, value) VALUES (?, ?)", (name, value))
+
+    def close(self) -> None:
+        self._db.close()

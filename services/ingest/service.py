@@ -1,0 +1,211 @@
+"""Ingest's loop: list the bucket, read each new object version, extract, publish, then record it.
+
+Per batch of object versions: build every event (cleaned article or dead letter), publish them,
+flush the producer (which raises unless every send was acknowledged), and only then mark the
+versions done in the ledger. A crash before the ledger write re-reads those versions on restart:
+the same article ids and dead-letter ids are published again and downstream upserts absorb them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from services.contracts import CleanedArticle, DeadLetter, DeadLetterReason, SourceRef, Stage, Topics
+from services.ingest.dedup import NearDuplicateIndex, article_id_for
+from services.ingest.formats import ExtractedArticle, ExtractionOptions, RejectedRecord, detect_format, extract_articles
+from services.ingest.clean import word_count
+from services.ingest.ledger import Ledger
+from services.ingest.quarantine import Quarantine
+from services.ingest.sources import BucketSource, ObjectVanished, ObjectVersion
+from services.runtime import deadletters, metrics
+from services.runtime.errors import InvalidInput, TransientError
+from services.runtime.health import Health
+from services.runtime.kafka import EventProducer
+from services.runtime.messages import OutgoingEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    """What one ingest run published: ids the one-shot job waits for downstream."""
+
+    article_ids: list[str] = field(default_factory=list)
+    dead_letter_ids: list[str] = field(default_factory=list)
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    objects: int = 0
+
+
+@dataclass
+class _Handled:
+    obj: ObjectVersion
+    sha256: str | None
+    events: list[OutgoingEvent]
+    outcome: metrics.Outcome
+
+
+class IngestService:
+    def __init__(
+        self,
+        *,
+        source: BucketSource,
+        ledger: Ledger,
+        producer: EventProducer,
+        quarantine: Quarantine,
+        options: ExtractionOptions,
+        near_duplicates: NearDuplicateIndex,
+        publish_batch: int,
+        health: Health,
+    ) -> None:
+        self._source = source
+        self._ledger = ledger
+        self._producer = producer
+        self._quarantine = quarantine
+        self._options = options
+        self._near_duplicates = near_duplicates
+        self._publish_batch = publish_batch
+        self._health = health
+        self.report = RunReport()
+        for article_id, signature in ledger.signatures():
+            near_duplicates.add(article_id, signature)
+
+    def run(self, stop: threading.Event, scan_interval_s: float, until_idle: bool) -> None:
+        """Scan until stopped; with ``until_idle``, return after a scan that found nothing new."""
+        backoff = 0.5
+        while not stop.is_set():
+            self._health.tick()
+            try:
+                found = self.scan_once(stop)
+                backoff = 0.5
+            except TransientError as exc:
+                metrics.TRANSIENT_ERRORS.labels(Stage.INGEST).inc()
+                log.warning("transient fault, backing off", extra={"error": str(exc), "backoff_s": backoff})
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            self._health.set_ready(True)
+            if until_idle and found == 0:
+                return
+            self._source.wait_for_changes(0.2 if until_idle else scan_interval_s)
+
+    def scan_once(self, stop: threading.Event) -> int:
+        """Handle every new object version once; return how many there were."""
+        pending: list[ObjectVersion] = []
+        found = 0
+        for obj in self._source.list_versions():
+            if self._ledger.is_done(obj.uri, obj.version):
+                continue
+            pending.append(obj)
+            found += 1
+            if len(pending) >= self._publish_batch:
+                self._handle_batch(pending)
+                pending = []
+                if stop.is_set():
+                    return found
+        if pending:
+            self._handle_batch(pending)
+        return found
+
+    def _handle_batch(self, batch: list[ObjectVersion]) -> None:
+        started = time.monotonic()
+        handled = [self._handle(obj) for obj in batch]
+        for item in handled:
+            for outgoing in item.events:
+                self._producer.send(outgoing)
+        for topic in self._producer.flush():
+            metrics.MESSAGES_PRODUCED.labels(Stage.INGEST, topic).inc()
+        # Acknowledged by the broker: now the versions may be recorded as done.
+        for item in handled:
+            article_ids = [o.key for o in item.events if o.topic == Topics.CLEANED]
+            self._ledger.mark_done(item.obj.uri, item.obj.version, item.sha256, item.outcome.value, article_ids)
+            metrics.INGEST_OBJECTS.labels(self._source.kind, item.outcome).inc()
+            self._record(item)
+        metrics.BATCH_SIZE.labels(Stage.INGEST).observe(len(batch))
+        metrics.BATCH_SECONDS.labels(Stage.INGEST).observe(time.monotonic() - started)
+        metrics.LAST_BATCH_TIMESTAMP.labels(Stage.INGEST).set_to_current_time()
+
+    def _record(self, item: _Handled) -> None:
+        self.report.objects += 1
+        for outgoing in item.events:
+            if isinstance(outgoing.event, CleanedArticle):
+                self.report.article_ids.append(outgoing.event.article_id)
+            elif isinstance(outgoing.event, DeadLetter):
+                self.report.dead_letter_ids.append(outgoing.event.dead_letter_id)
+                reason = outgoing.event.reason.value
+                self.report.dead_letter_reasons[reason] = self.report.dead_letter_reasons.get(reason, 0) + 1
+                metrics.DEAD_LETTERS.labels(Stage.INGEST, reason).inc()
+
+    def _handle(self, obj: ObjectVersion) -> _Handled:
+        with metrics.INGEST_EXTRACT_SECONDS.time():
+            try:
+                data = self._source.read(obj, self._options.max_bytes)
+            except ObjectVanished:
+                source = SourceRef(uri=obj.uri, version=obj.version, format="unknown", size=obj.size, sha256="")
+                dead = deadletters.for_source(
+                    Stage.INGEST, DeadLetterReason.VANISHED, "listed but gone before it could be read", source, None
+                )
+                return _Handled(obj, None, [self._dead_letter_event(dead)], metrics.Outcome.DEAD_LETTER)
+            sha256 = hashlib.sha256(data).hexdigest()
+            if self._ledger.content_done(obj.uri, sha256):
+                return _Handled(obj, sha256, [], metrics.Outcome.DUPLICATE)
+            source = SourceRef(
+                uri=obj.uri, version=obj.version, format=_format_name(obj.key, data), size=len(data), sha256=sha256
+            )
+            try:
+                results = extract_articles(obj.key, data, self._options)
+            except InvalidInput as exc:
+                kept = self._quarantine.keep(data, sha256) if data else None
+                dead = deadletters.for_source(Stage.INGEST, exc.reason, exc.detail, source, kept)
+                return _Handled(obj, sha256, [self._dead_letter_event(dead)], metrics.Outcome.DEAD_LETTER)
+        events = [self._event_for(result, source, data, sha256) for result in results]
+        outcome = (
+            metrics.Outcome.OK if any(e.topic == Topics.CLEANED for e in events) else metrics.Outcome.DEAD_LETTER
+        )
+        return _Handled(obj, sha256, events, outcome)
+
+    def _event_for(
+        self, result: ExtractedArticle | RejectedRecord, source: SourceRef, data: bytes, sha256: str
+    ) -> OutgoingEvent:
+        if isinstance(result, RejectedRecord):
+            record_source = source.model_copy(update={"record": result.record})
+            kept = self._quarantine.keep(data, sha256)
+            dead = deadletters.for_source(Stage.INGEST, result.reason, result.detail, record_source, kept)
+            return self._dead_letter_event(dead)
+        article_id = article_id_for(result.text)
+        signature = self._near_duplicates.signature(result.text)
+        earlier = self._near_duplicates.find(signature)
+        duplicate_of = earlier if earlier is not None and earlier != article_id else None
+        self._near_duplicates.add(article_id, signature)
+        self._ledger.add_signature(article_id, signature)
+        metrics.INGEST_ARTICLES.labels(str(duplicate_of is not None).lower()).inc()
+        article = CleanedArticle(
+            article_id=article_id,
+            source=source.model_copy(update={"record": result.record, "format": result.format}),
+            title=result.title,
+            standfirst=result.standfirst,
+            text=result.text,
+            author=result.author,
+            url=result.url,
+            published_at=result.published_at,
+            language=result.language,
+            word_count=word_count(result.text),
+            duplicate_of=duplicate_of,
+            ingested_at=dt.datetime.now(dt.UTC),
+        )
+        return OutgoingEvent(Topics.CLEANED, article_id, article)
+
+    @staticmethod
+    def _dead_letter_event(dead: DeadLetter) -> OutgoingEvent:
+        return OutgoingEvent(Topics.DEADLETTER, deadletters.key_of(dead), dead)
+
+
+def _format_name(key: str, data: bytes) -> str:
+    try:
+        return detect_format(key, data)
+    except InvalidInput:
+        return "unknown"

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+
+from services.runtime.settings import ServiceSettings
+
+
+class IngestSettings(ServiceSettings):
+    ingest_source: Literal["local", "s3"] = "local"
+    ingest_inbox: Path = Path("inbox")
+    # A file must be unchanged for this long before it is read: writers that are still appending
+    # (a copy in progress, a browser download) are skipped until the next scan.
+    ingest_settle_seconds: float = 1.0
+    ingest_scan_interval_seconds: float = 5.0
+    ingest_max_object_bytes: int = 10_000_000
+    ingest_min_body_words: int = 40
+    ingest_publish_batch: int = 32
+    ingest_near_duplicate_threshold: float = 0.8
+    ingest_quarantine_dir: Path | None = None  # default: $NEWSFLOW_HOME/quarantine
+    ingest_ledger_path: Path | None = None  # default: $NEWSFLOW_HOME/ingest-ledger.sqlite3
+
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "newsflow-inbox"
+    s3_prefix: str = ""
+    s3_region: str = "us-east-1"
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+    # Listings start after the checkpoint (new keys); a full listing reconciles overwrites and
+    # anything the incremental listing cannot see, at this interval.
+    s3_full_rescan_interval_seconds: float = 300.0
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.ingest_quarantine_dir or self.newsflow_home / "quarantine"
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.ingest_ledger_path or self.newsflow_home / "ingest-ledger.sqlite3"

@@ -1,0 +1,74 @@
+"""Building dead letters. Ids are deterministic so a redelivered failure is the same dead letter."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from services.contracts import DeadLetter, DeadLetterReason, OriginalMessage, SourceRef, Stage
+from services.runtime.messages import ConsumedMessage
+
+# Keep dead letters well below the broker's message size limit; the full input stays in the source
+# topic or the quarantine copy, which the dead letter points to.
+MAX_EMBEDDED_VALUE_CHARS = 64_000
+
+
+def _dead_letter_id(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def for_message(
+    stage: Stage,
+    reason: DeadLetterReason,
+    error: str,
+    message: ConsumedMessage,
+    article_id: str | None = None,
+) -> DeadLetter:
+    """A consumed Kafka message that the stage refused."""
+    value = None if message.value is None else message.value.decode("utf-8", errors="replace")
+    if value is not None and len(value) > MAX_EMBEDDED_VALUE_CHARS:
+        value = value[:MAX_EMBEDDED_VALUE_CHARS]
+    return DeadLetter(
+        dead_letter_id=_dead_letter_id(stage, message.topic, str(message.partition), str(message.offset)),
+        stage=stage,
+        reason=reason,
+        error=error,
+        article_id=article_id,
+        original=OriginalMessage(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=None if message.key is None else message.key.decode("utf-8", errors="replace"),
+            value=value,
+        ),
+        occurred_at=dt.datetime.now(dt.UTC),
+    )
+
+
+def for_source(
+    stage: Stage,
+    reason: DeadLetterReason,
+    error: str,
+    source: SourceRef,
+    quarantine_uri: str | None,
+) -> DeadLetter:
+    """A bucket object (or one record inside it) that ingest refused."""
+    record = "" if source.record is None else str(source.record)
+    return DeadLetter(
+        dead_letter_id=_dead_letter_id(stage, source.uri, source.version, record),
+        stage=stage,
+        reason=reason,
+        error=error,
+        source=source,
+        quarantine_uri=quarantine_uri,
+        occurred_at=dt.datetime.now(dt.UTC),
+    )
+
+
+def key_of(dead_letter: DeadLetter) -> str:
+    """Partition key: the article when known, so its history stays ordered, else the source."""
+    if dead_letter.article_id:
+        return dead_letter.article_id
+    if dead_letter.source is not None:
+        return dead_letter.source.uri
+    return dead_letter.dead_letter_id

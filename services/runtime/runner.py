@@ -1,0 +1,202 @@
+"""The consume loop shared by enrich and store: poll -> decode -> handle -> publish -> flush -> commit.
+
+Order of a batch, and why:
+1. decode every message against its topic's contract; undecodable ones become dead letters;
+2. ``handler.handle`` does the stage's work; a handler that writes (store) makes it durable here
+   (one Postgres transaction) before returning;
+3. outputs and dead letters are published, then the producer is flushed and every send checked;
+4. only then are offsets committed (``committable`` = offset + 1 per partition).
+
+A crash anywhere before 4 redelivers the batch: at-least-once, made effectively-once by keyed,
+idempotent writes downstream. ``TransientError`` pauses the partitions, backs off and retries the
+same batch; any other exception propagates and stops the process loudly.
+
+Rebalances only happen inside ``consumer.poll``; the loop calls it between batches, so no batch is
+half-done when partitions are revoked, except while backing off. Messages from partitions revoked
+during a backoff are dropped uncommitted: their new owner reads them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from services.contracts import DeadLetter, DeadLetterReason, Stage, Topics
+from services.runtime import deadletters, metrics
+from services.runtime.errors import TransientError
+from services.runtime.health import Health
+from services.runtime.kafka import EventConsumer, EventProducer
+from services.runtime.messages import ConsumedMessage, OutgoingEvent, TopicPartition, committable_offsets
+from services.runtime.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A decoded event with the message it came in."""
+
+    message: ConsumedMessage
+    event: BaseModel
+
+
+@dataclass
+class HandlerResult:
+    outputs: list[OutgoingEvent] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+class BatchHandler(Protocol):
+    def handle(self, batch: Sequence[Envelope]) -> HandlerResult:
+        """Do the stage's work for a batch. Must be idempotent (a batch may be redelivered).
+
+        May block on the stage's own I/O (database). Raises ``TransientError`` when that I/O is
+        briefly unavailable; per-message poison is returned as dead letters, not raised."""
+        ...
+
+
+class Runner:
+    def __init__(
+        self,
+        *,
+        stage: Stage,
+        settings: ServiceSettings,
+        consumer: EventConsumer,
+        producer: EventProducer,
+        models: dict[str, type[BaseModel]],
+        handler: BatchHandler,
+        health: Health,
+        stop: threading.Event,
+    ) -> None:
+        self._stage = stage
+        self._settings = settings
+        self._consumer = consumer
+        self._producer = producer
+        self._models = models
+        self._handler = handler
+        self._health = health
+        self._stop = stop
+        self._revoked: set[TopicPartition] = set()
+        self._consecutive_dead_letters = 0
+        self._last_lag_update = 0.0
+
+    def on_revoked(self, partitions: set[TopicPartition]) -> None:
+        log.info("partitions revoked", extra={"partitions": sorted(f"{p.topic}-{p.partition}" for p in partitions)})
+        self._revoked |= partitions
+
+    def run(self) -> None:
+        log.info("consuming", extra={"topics": sorted(self._models)})
+        try:
+            while not self._stop.is_set():
+                self._health.tick()
+                messages = self._consumer.poll(self._settings.kafka_poll_timeout_ms)
+                self._health.set_ready(bool(self._consumer.assignment()))
+                self._revoked.clear()
+                if messages:
+                    self._process_with_retry(messages)
+                self._update_lag()
+        finally:
+            log.info("shutting down")
+            self._consumer.close()
+            self._producer.close()
+
+    def _process_with_retry(self, messages: list[ConsumedMessage]) -> None:
+        backoff = self._settings.retry_initial_backoff_s
+        while True:
+            try:
+                self._process(messages)
+                return
+            except TransientError as exc:
+                metrics.TRANSIENT_ERRORS.labels(self._stage).inc()
+                log.warning("transient fault, backing off", extra={"error": str(exc), "backoff_s": backoff})
+            if self._stop.is_set():
+                return  # nothing committed: the batch is redelivered after restart
+            # Paused polling keeps the group membership alive without fetching more.
+            self._consumer.pause_all()
+            deadline = time.monotonic() + backoff
+            while time.monotonic() < deadline and not self._stop.is_set():
+                self._health.tick()
+                self._consumer.poll(min(500, int(1000 * (deadline - time.monotonic())) + 1))
+            self._consumer.resume_all()
+            if self._stop.is_set():
+                return
+            if self._revoked:
+                # Those partitions moved to another member, which starts from our last commit.
+                messages = [m for m in messages if m.tp not in self._revoked]
+                if not messages:
+                    return
+            backoff = min(backoff * 2, self._settings.retry_max_backoff_s)
+
+    def _process(self, messages: list[ConsumedMessage]) -> None:
+        started = time.monotonic()
+        envelopes: list[Envelope] = []
+        dead: list[DeadLetter] = []
+        for message in messages:
+            metrics.MESSAGES_CONSUMED.labels(self._stage, message.topic).inc()
+            decoded = self._decode(message)
+            if isinstance(decoded, DeadLetter):
+                dead.append(decoded)
+            else:
+                envelopes.append(Envelope(message, decoded))
+
+        result = self._handler.handle(envelopes) if envelopes else HandlerResult()
+        dead.extend(result.dead_letters)
+
+        for outgoing in result.outputs:
+            self._producer.send(outgoing)
+        for dead_letter in dead:
+            self._producer.send(OutgoingEvent(Topics.DEADLETTER, deadletters.key_of(dead_letter), dead_letter))
+        for topic in self._producer.flush():
+            metrics.MESSAGES_PRODUCED.labels(self._stage, topic).inc()
+
+        # Everything the batch produced is durable: now, and only now, move the offsets.
+        self._consumer.commit(committable_offsets(messages))
+
+        for dead_letter in dead:
+            metrics.DEAD_LETTERS.labels(self._stage, dead_letter.reason).inc()
+        metrics.MESSAGES_PROCESSED.labels(self._stage, metrics.Outcome.DEAD_LETTER).inc(len(dead))
+        metrics.MESSAGES_PROCESSED.labels(self._stage, metrics.Outcome.OK).inc(len(messages) - len(dead))
+        metrics.BATCH_SIZE.labels(self._stage).observe(len(messages))
+        metrics.BATCH_SECONDS.labels(self._stage).observe(time.monotonic() - started)
+        metrics.LAST_BATCH_TIMESTAMP.labels(self._stage).set_to_current_time()
+        self._check_dead_letter_run(len(dead), len(messages))
+
+    def _decode(self, message: ConsumedMessage) -> BaseModel | DeadLetter:
+        model = self._models[message.topic]
+        if message.value is None:
+            return deadletters.for_message(self._stage, DeadLetterReason.EMPTY, "message has no value", message)
+        try:
+            return model.model_validate_json(message.value)
+        except ValidationError as exc:
+            return deadletters.for_message(
+                self._stage,
+                DeadLetterReason.INVALID_EVENT,
+                f"not a valid {model.__name__}: {exc.error_count()} error(s): {exc.errors()[0]['msg']}",
+                message,
+            )
+
+    def _check_dead_letter_run(self, dead: int, total: int) -> None:
+        if dead == total:
+            self._consecutive_dead_letters += dead
+        else:
+            self._consecutive_dead_letters = 0
+        if self._consecutive_dead_letters > self._settings.max_consecutive_dead_letters:
+            # A whole topic of poison is a broken producer or deploy, not bad input: stop loudly.
+            raise RuntimeError(
+                f"{self._consecutive_dead_letters} dead letters in a row; refusing to dead-letter more"
+            )
+
+    def _update_lag(self) -> None:
+        now = time.monotonic()
+        if now - self._last_lag_update < 5.0:
+            return
+        self._last_lag_update = now
+        for tp, lag in self._consumer.lag().items():
+            metrics.CONSUMER_LAG.labels(self._stage, tp.topic, str(tp.partition)).set(lag)
+

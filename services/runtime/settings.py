@@ -1,0 +1,50 @@
+"""Settings shared by every service. Each service subclasses ``ServiceSettings`` once; the object is
+built at the entry point (``from_env``) and passed down, never read from globals.
+
+Environment variable names are the field names in upper case (``KAFKA_BOOTSTRAP_SERVERS``...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    newsflow_home: Path = Path(".newsflow")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    # Idempotent producers need broker support for InitProducerId on every partition leader; the
+    # embedded Tansu build rejects kafka-python's idempotent batches, so it is opt-in. Duplicates
+    # from producer retries are harmless anyway: every event is keyed and consumers upsert.
+    kafka_enable_idempotence: bool = False
+    kafka_topic_partitions: int = 3
+    kafka_replication_factor: int = 1
+    # Short enough that a restarted consumer rejoins quickly; Apache Kafka deployments may raise it.
+    kafka_session_timeout_ms: int = 10_000
+    kafka_heartbeat_interval_ms: int = 2_000
+    kafka_max_poll_interval_ms: int = 300_000
+    kafka_max_poll_records: int = 64
+    kafka_poll_timeout_ms: int = 500
+
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0  # 0 disables the HTTP endpoint (handy in tests that run many services)
+
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    # Transient faults: exponential backoff between these bounds.
+    retry_initial_backoff_s: float = 0.5
+    retry_max_backoff_s: float = 30.0
+    # A run of this many dead letters in a row means a broken deploy, not bad input: stop instead
+    # of dead-lettering the whole topic (as arroyo's DLQ limit does).
+    max_consecutive_dead_letters: int = 1_000
