@@ -174,9 +174,12 @@ class EntityAnalysis:
         key = fold_token(surname)
         best: ResolvedMention | None = None
         for m in self.mentions:
-            if m.label == "PERSON" and key in {fold_token(p) for p in m.canonical.split()}:
-                if best is None or len(m.canonical) > len(best.canonical):
-                    best = m
+            if (
+                m.label == "PERSON"
+                and key in {fold_token(p) for p in m.canonical.split()}
+                and (best is None or len(m.canonical) > len(best.canonical))
+            ):
+                best = m
         return best
 
 
@@ -207,11 +210,9 @@ def _is_noise(text: str, label: str) -> bool:
     if not any(ch.isalnum() for ch in text) or "\n" in text:
         # A span across a line break glues two paragraphs together; it is never one name.
         return True
-    if label in NAMED_LABELS and label != "NORP":
-        # A named entity without a capital or made of digits is a tagging accident ("2022" as PERSON).
-        if not any(ch.isupper() for ch in text) or (any(ch.isdigit() for ch in text) and label == "PERSON"):
-            return True
-    return False
+    # A named entity without a capital, or a person with digits, is a tagging accident ("2022" as PERSON).
+    no_capital = label in NAMED_LABELS and label != "NORP" and not any(ch.isupper() for ch in text)
+    return no_capital or (label == "PERSON" and any(ch.isdigit() for ch in text))
 
 
 def _raw_mentions(doc: Doc) -> list[_Raw]:

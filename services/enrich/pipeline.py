@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from spacy.language import Language
 
-from services.contracts.events import CleanedArticle, EnrichedArticle, EnrichmentInfo
+from services.contracts.events import CleanedArticle, EnrichedArticle, EnrichmentInfo, QuoteKind
 from services.enrich import ENRICHER_VERSION
 from services.enrich.entities import analyse_entities
 from services.enrich.nlp import model_identity
@@ -67,7 +67,7 @@ class Enricher:
                 analysis,
                 published=article.published_at,
                 ingested=article.ingested_at.date(),
-                title=title,
+                quotes=[q.text for q in quotes if q.kind is QuoteKind.FULL],
             )
             decision = self.stories.assign(features)
             fields = article.model_dump(exclude={"schema_version"})

@@ -67,6 +67,9 @@ _MONTH_DAY = re.compile(
     re.IGNORECASE,
 )
 _YEAR = re.compile(r"\b(19[5-9]\d|20\d\d)\b")
+_QWORD = re.compile(r"[a-z0-9]+")
+QUOTE_SHINGLES_FULL = 5  # shared quote trigrams that count as full evidence of the same event
+MAX_STORY_SHINGLES = 600
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class StoryFeatures:
     entities: frozenset[str]  # canonical ids of people/organisations/events
     places: frozenset[str]
     terms: Mapping[str, float]  # sublinear tf of lemmas and entity ids
+    quote_shingles: frozenset[str] = frozenset()  # word trigrams of the article's quotes
 
 
 @dataclass
@@ -92,7 +96,8 @@ class StoryState:
     event_dates: set[str] = field(default_factory=set)
     entities: Counter[str] = field(default_factory=Counter)
     places: Counter[str] = field(default_factory=Counter)
-    terms: Counter[str] = field(default_factory=Counter)
+    terms: dict[str, float] = field(default_factory=dict)
+    quote_shingles: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,7 @@ def extract_features(
     *,
     published: dt.date | None,
     ingested: dt.date | None,
-    title: str = "",
+    quotes: Iterable[str] = (),
 ) -> StoryFeatures:
     years: set[int] = set()
     dates: set[str] = set()
@@ -119,9 +124,9 @@ def extract_features(
         years.update(int(y) for y in _YEAR.findall(ent.text))
         for m in _MONTH_DAY.finditer(ent.text):
             month = _MONTHS[(m.group("m") or m.group("m2")).lower()]
-            day = int(m.group("d") or m.group("d2"))
-            if 1 <= day <= 31:
-                dates.add(f"{month:02d}-{day:02d}")
+            dom = int(m.group("d") or m.group("d2"))
+            if 1 <= dom <= 31:
+                dates.add(f"{month:02d}-{dom:02d}")
         # "March 30 and 31": the second day inherits the month of the first.
         for extra in re.finditer(r"\band\s+(\d{1,2})\b", ent.text):
             head = _MONTH_DAY.search(ent.text)
@@ -149,6 +154,10 @@ def extract_features(
             tf[ENTITY_PREFIX + e.canonical_id] += e.count
     terms = {t: 1.0 + math.log(n) for t, n in tf.items()}
     day = published or ingested
+    shingles: set[str] = set()
+    for q in quotes:
+        words = _QWORD.findall(q.lower())
+        shingles.update(" ".join(words[i : i + 3]) for i in range(len(words) - 2))
     return StoryFeatures(
         article_id=article_id,
         day=day,
@@ -158,6 +167,7 @@ def extract_features(
         entities=frozenset(entities),
         places=frozenset(places),
         terms=terms,
+        quote_shingles=frozenset(shingles),
     )
 
 
@@ -199,7 +209,11 @@ def similarity(f: StoryFeatures, s: StoryState, idf: Callable[[str], float]) -> 
             return None
     text = _cosine(f.terms, s.terms, idf)
     ents = _weighted_jaccard(f.entities | f.places, set(s.entities) | set(s.places), idf)
-    score = 0.6 * text + 0.4 * ents
+    # Same-event reports repeat the same quotes (agency copy, official readouts); a different meeting
+    # of the same people rarely repeats the same words.
+    shared_quotes = len(f.quote_shingles & s.quote_shingles)
+    quoted = min(1.0, shared_quotes / QUOTE_SHINGLES_FULL)
+    score = 0.5 * text + 0.3 * ents + 0.2 * quoted
     if f.event_dates and s.event_dates:
         score += 0.08 if f.event_dates & s.event_dates else -0.08
     if f.years and s.years and not (f.years & s.years):
@@ -244,9 +258,11 @@ def merge(s: StoryState, f: StoryFeatures) -> StoryState:
     s.entities.update(f.entities)
     s.places.update(f.places)
     for t, v in f.terms.items():
-        s.terms[t] += v
+        s.terms[t] = s.terms.get(t, 0.0) + v
+    if len(s.quote_shingles) < MAX_STORY_SHINGLES:
+        s.quote_shingles |= set(sorted(f.quote_shingles)[: MAX_STORY_SHINGLES - len(s.quote_shingles)])
     if len(s.terms) > MAX_STORY_TERMS:
-        s.terms = Counter(dict(sorted(s.terms.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_STORY_TERMS]))
+        s.terms = dict(sorted(s.terms.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_STORY_TERMS])
     return s
 
 

@@ -65,6 +65,7 @@ def _state_to_json(s: StoryState) -> str:
             "entities": dict(sorted(s.entities.items())),
             "places": dict(sorted(s.places.items())),
             "terms": dict(sorted(s.terms.items())),
+            "quote_shingles": sorted(s.quote_shingles),
         },
         separators=(",", ":"),
     )
@@ -82,7 +83,8 @@ def _state_from_json(story_id: str, raw: str) -> StoryState:
         event_dates=set(d["event_dates"]),
         entities=Counter(d["entities"]),
         places=Counter(d["places"]),
-        terms=Counter({k: float(v) for k, v in d["terms"].items()}),
+        terms={k: float(v) for k, v in d["terms"].items()},
+        quote_shingles=set(d.get("quote_shingles", [])),
     )
 
 
