@@ -112,6 +112,10 @@ def extract_articles(
     elif name.casefold().endswith(".gz"):
         raise InvalidInput(DeadLetterReason.TRUNCATED_COMPRESSION, "named .gz but has no gzip header")
 
+    # A WARC legitimately carries binary payloads (images, PDFs), so it is recognised before the
+    # binary sniff, which then applies to everything else.
+    if data.lstrip().startswith(b"WARC/"):
+        return extract_warc(data, options)
     binary = looks_binary(data)
     if binary:
         raise InvalidInput(DeadLetterReason.BINARY, f"not text: {binary}")
