@@ -26,6 +26,7 @@ _SHINGLE_WORDS = 3
 # comparable with those computed by the next.
 _SEED = 1
 _SCHEME = "affine32"
+_PREFILTER_FACTOR = 0.75
 
 
 def normalise_for_identity(text: str) -> str:
@@ -60,7 +61,10 @@ class NearDuplicateIndex:
     def __init__(self, threshold: float = 0.8, num_perm: int = 128) -> None:
         self._threshold = threshold
         self._num_perm = num_perm
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+        # LSH banding is a probabilistic prefilter: tuned at the threshold itself it misses a good share
+        # of pairs just above it. Band for a lower similarity and weight false negatives heavily; the
+        # candidates are then confirmed against the real threshold, so precision does not suffer.
+        self._lsh = MinHashLSH(threshold=threshold * _PREFILTER_FACTOR, num_perm=num_perm, weights=(0.2, 0.8))
         self._hashes: dict[str, MinHash] = {}
         self._order: dict[str, int] = {}
 

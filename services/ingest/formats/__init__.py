@@ -43,11 +43,13 @@ def _extension(name: str) -> str | None:
 
 
 def _looks_like_jsonl(text: str) -> bool:
-    lines = [line for line in text.splitlines() if line.strip()][:5]
+    # A pretty-printed JSON document's first line ("[" or "{") is not valid JSON on its own; a JSON
+    # Lines file's first line is a complete object, followed by more lines.
+    lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) < 2:
         return False
     try:
-        return all(isinstance(json.loads(line), dict) for line in lines[:2])
+        return isinstance(json.loads(lines[0]), dict)
     except json.JSONDecodeError:
         return False
 
