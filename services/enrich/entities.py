@@ -144,6 +144,8 @@ class ResolvedMention:
 class EntityAnalysis:
     entities: list[Entity]
     mentions: list[ResolvedMention]
+    # Roles (minister, spokesperson, ...) seen next to each person's full name, by canonical_id.
+    roles: dict[str, set[str]] = field(default_factory=dict)
     _starts: list[int] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -165,6 +167,16 @@ class EntityAnalysis:
         while i >= 0:
             m = self.mentions[i]
             if m.label == "PERSON" and m.end <= pos and (m.is_subject or not subject_only):
+                return m
+            i -= 1
+        return None
+
+    def person_with_role(self, roles: set[str], before: int) -> ResolvedMention | None:
+        """Most recent PERSON mention before ``before`` whose full name carries one of ``roles``."""
+        i = bisect.bisect_left(self._starts, before) - 1
+        while i >= 0:
+            m = self.mentions[i]
+            if m.label == "PERSON" and self.roles.get(m.canonical_id, set()) & roles:
                 return m
             i -= 1
         return None
@@ -256,6 +268,11 @@ def _raw_mentions(doc: Doc) -> list[_Raw]:
     return merged
 
 
+def roles_in(context: str) -> set[str]:
+    """Role names (see ``_ROLE_CUES``) mentioned in ``context``."""
+    return _roles_in(context)
+
+
 def _roles_in(context: str) -> set[str]:
     return {role for role, rx in _ROLE_RE.items() if rx.search(context)}
 
@@ -333,7 +350,10 @@ def analyse_entities(doc: Doc, title: str = "") -> EntityAnalysis:
         )
         for m in resolved
     ]
-    return EntityAnalysis(entities=entities, mentions=resolved)
+    roles: dict[str, set[str]] = defaultdict(set)
+    for name, found in full_roles.items():
+        roles[canonical_id_for(name, "PERSON")] |= found
+    return EntityAnalysis(entities=entities, mentions=resolved, roles=dict(roles))
 
 
 def _resolve_person(
@@ -367,7 +387,7 @@ def _resolve_person(
     for c in candidates:
         score = float(len(full_names[c]))
         if latest == c:
-            score += 1.5
+            score += 0.75
         if roles & full_roles[c]:
             score += 5.0
         elif roles and full_roles[c]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from spacy.tokens import Doc, Token
 
 from services.contracts.events import Quote, QuoteKind
-from services.enrich.entities import TITLE_WORDS, EntityAnalysis, ResolvedMention, canonical_id_for
+from services.enrich.entities import TITLE_WORDS, EntityAnalysis, ResolvedMention, canonical_id_for, roles_in
 
 REPORTING_LEMMAS = frozenset(
     {
@@ -106,6 +106,7 @@ _SUBJ_DEPS = ("nsubj", "nsubjpass")
 # Clauses through which a reporting verb inherits the subject of its head ("he echoed X by saying").
 _CLIMB_DEPS = frozenset({"xcomp", "advcl", "pcomp", "conj", "prep", "ccomp", "acl"})
 _FRAGMENT_MAX_WORDS = 4
+_EMBEDDED_FRAGMENT_MAX_WORDS = 8
 
 _OPENERS = {"“": "”", "«": "»", "„": "“”", "‘": "’", '"': '"'}
 _MARKS = re.compile(r"[“”\"«»‘’„]")
@@ -307,8 +308,13 @@ def _kind(span: QuoteSpan, before: str, attribution: _Attribution) -> QuoteKind:
     n_words = len(_WORD.findall(span.text))
     if n_words <= _FRAGMENT_MAX_WORDS:
         return QuoteKind.FRAGMENT
-    embedded = bool(before.strip()) and not before.rstrip().endswith((":", ",", "–", "—", "-"))
+    tail = before.rstrip()
+    embedded = bool(tail) and not tail.endswith((":", ",", "–", "—", "-"))
     if embedded and attribution.cue is None:
+        return QuoteKind.FRAGMENT
+    # A short phrase woven into the reporter's own sentence ("the meeting was “a first step”") is a
+    # fragment even with a reporting verb; after "that"/":" the quote carries a whole clause.
+    if embedded and n_words <= _EMBEDDED_FRAGMENT_MAX_WORDS and not tail.lower().endswith(" that"):
         return QuoteKind.FRAGMENT
     return QuoteKind.FULL
 
@@ -365,7 +371,7 @@ def _attribute(
                 return _Attribution(a.speaker, a.speaker_id, min(a.confidence, 0.65), a.cue)
         # d. Subject of the previous sentence in the same paragraph.
         si = index.sent_index(span.open_pos)
-        if si > 0 and index.sent_starts[si - 1] >= span.first_para_start:
+        if si > 0:
             subj = _sentence_subject(index.sents[si - 1])
             if subj is not None:
                 found = _resolve_phrase(text, analysis, subj[0], subj[1], span.open_pos, 0.5)
@@ -374,12 +380,21 @@ def _attribute(
     return _Attribution(None, None, 0.0, None)
 
 
+_SOURCE_NOUNS = frozenset(
+    {"official", "officials", "statement", "source", "sources", "ministry", "spokesperson"}
+)
+
+
 def _plausible_speaker(phrase: str) -> bool:
     words = phrase.split()
     if not words or len(words) > 9:
         return False
     first = words[0]
-    return first[0].isupper() or first.lower() in {"he", "she", "a", "an", "the", "one", "his", "her"}
+    if first[0].isupper() or first.lower() in {"he", "she", "a", "an", "the", "one", "his", "her"}:
+        return True
+    # "said ministry spokeswoman Irina Belova": a lowercase title/source noun leading a speaker phrase.
+    lowered = {w.lower() for w in words}
+    return bool(lowered & (TITLE_WORDS | _SOURCE_NOUNS)) or any(w[:1].isupper() for w in words[1:])
 
 
 def _dependency_attribution(
@@ -491,6 +506,13 @@ def _resolve_phrase(
     name = _trailing_name(words)
     if name is not None:
         return name, canonical_id_for(name, "PERSON"), confidence * 0.8
+    # "the minister said": a role description resolves to the person last named with that role.
+    if lowered.startswith("the ") and len(words) <= 4:
+        roles = roles_in(phrase)
+        if roles:
+            m3 = analysis.person_with_role(roles, quote_pos)
+            if m3 is not None:
+                return m3.canonical, m3.canonical_id, confidence * 0.8
     orgs: list[ResolvedMention] = [m for m in mentions if m.label in ("ORG", "NORP", "GPE")]
     description = " ".join(words)
     if orgs:
