@@ -4,7 +4,7 @@ Pure: takes a spaCy ``Doc`` (only its tokens and ``ents`` are read) and returns 
 
 Canonical ids (shared across articles) are a documented normalisation, not a model:
 
-* every name token is folded to ASCII lowercase letters, ``ks`` -> ``x`` and a final ``ey/ei/iy/yy/y``
+* every name token is folded to ASCII lowercase letters, ``ks`` -> ``x`` and a final ``ey/ei/ej/iy/yy/y``
   -> ``i`` (so Sergey/Sergei/Sergej, Dmitriy/Dmitry, Zelensky/Zelenskyy/Zelenskiy fold together), and
   doubled letters are collapsed;
 * PERSON ids use the folded given name + surname only (first and last token), so a middle name or
@@ -91,7 +91,7 @@ _ALIASES = {
     "russian-federation": "russia",
 }
 
-_FINAL_VOWEL_Y = re.compile(r"(?:ey|ei|iy|yy|ij|y)$")
+_FINAL_VOWEL_Y = re.compile(r"(?:ey|ei|ej|iy|yy|ij|y)$")
 _DOUBLED = re.compile(r"(.)\1+")
 _NON_LETTER = re.compile(r"[^a-z]+")
 _POSSESSIVE = ("’s", "'s", "’", "'")

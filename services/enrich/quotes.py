@@ -368,7 +368,7 @@ def _attribute(
             gap = text[prev[0].close_end : span.open_pos]
             if gap.count("\n") <= 1 and len(gap) < 200 and not re.search(r"[.!?]\s+\w+[^.]*[.!?]", gap):
                 a = prev[1]
-                return _Attribution(a.speaker, a.speaker_id, min(a.confidence, 0.65), a.cue)
+                return _Attribution(a.speaker, a.speaker_id, min(a.confidence * 0.75, 0.65), a.cue)
         # d. Subject of the previous sentence in the same paragraph.
         si = index.sent_index(span.open_pos)
         if si > 0:
@@ -504,6 +504,15 @@ def _resolve_phrase(
             return m2.canonical, m2.canonical_id, confidence * 0.9
     # A name the tagger missed after a title ("spokesman Zhao Lijian"): trailing capitalised words.
     name = _trailing_name(words)
+    if (
+        name is None
+        and 2 <= len(words) <= 3
+        and words[0].lower() not in ("the", "a", "an")
+        and all(w[:1].isupper() and w.isalpha() for w in words)
+        and not any(m.label != "PERSON" for m in mentions)
+    ):
+        # A capitalised two/three-word subject of a reporting verb that NER missed is a person's name.
+        name = " ".join(words)
     if name is not None:
         return name, canonical_id_for(name, "PERSON"), confidence * 0.8
     # "the minister said": a role description resolves to the person last named with that role.

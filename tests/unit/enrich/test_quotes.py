@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import pytest
+from spacy.language import Language
+
+from services.contracts.events import QuoteKind
+from services.enrich.entities import analyse_entities
+from services.enrich.quotes import extract_quotes, find_quote_spans
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("He said “we will win the vote” on Monday.", "we will win the vote"),
+        ('He said "we will win the vote" on Monday.', "we will win the vote"),
+        ("Er sagte „wir werden gewinnen“ gestern.", "wir werden gewinnen"),
+        ("«Nous allons gagner,» – a-t-il dit.", "Nous allons gagner"),
+        ("The coach called it ‘a bad day for China’s team’ after the match.", "a bad day for China’s team"),
+    ],
+)
+def test_quote_styles(text: str, quoted: str) -> None:
+    spans = find_quote_spans(text)
+    assert [s.text for s in spans] == [quoted]
+    assert text[spans[0].start : spans[0].end].startswith(quoted[:5])
+
+
+def test_apostrophes_are_not_quotes() -> None:
+    assert find_quote_spans("China’s minister met Russia’s envoy in the ’90s style hall.") == []
+
+
+def test_quote_continues_across_paragraphs() -> None:
+    text = "“The first part ends here.\n“And the second part closes it,” she said."
+    [span] = find_quote_spans(text)
+    assert span.text == "The first part ends here. And the second part closes it"
+    assert span.start == 1
+    assert text[span.end - 2 : span.end] == "it"
+
+
+def _quotes(nlp: Language, text: str) -> list[tuple[str, str | None, QuoteKind]]:
+    doc = nlp(text)
+    return [(q.text, q.speaker, q.kind) for q in extract_quotes(doc, analyse_entities(doc))]
+
+
+def test_speaker_after_and_before(nlp: Language) -> None:
+    text = (
+        "Foreign Minister Alexei Morozov arrived in Hanoi.\n"
+        "“We came here to build trust between our nations,” Morozov said.\n"
+        'Senator Dana Whitfield told reporters that "these measures will hurt farmers more than anyone."'
+    )
+    got = _quotes(nlp, text)
+    assert got[0] == ("We came here to build trust between our nations", "Alexei Morozov", QuoteKind.FULL)
+    assert got[1][1] == "Dana Whitfield"
+
+
+def test_pronoun_resolves_to_last_subject_not_last_mention(nlp: Language) -> None:
+    text = (
+        "Chinese Foreign Minister Chen Hao met Russian Foreign Minister Alexei Morozov.\n"
+        "Chen praised the talks. He agreed with Morozov's view by saying, "
+        "“China is ready to take our ties to a higher level in a new era.”"
+    )
+    got = _quotes(nlp, text)
+    assert got[-1][1] == "Chen Hao"
+
+
+def test_dash_attribution_and_unnamed_source(nlp: Language) -> None:
+    text = (
+        "«Our positions are very close on every regional question,» – said ministry spokeswoman Irina Belova.\n"
+        "A State Department spokesman described the meeting as useful.\n"
+        "“We expect all parties to respect the ceasefire now.”"
+    )
+    got = _quotes(nlp, text)
+    assert got[0][1] == "Irina Belova"
+    assert got[1][1] == "A State Department spokesman"
+
+
+def test_scare_quote_is_fragment_without_speaker(nlp: Language) -> None:
+    got = _quotes(nlp, "The opposition called the plan a “cosmetic exercise” and demanded a vote.")
+    assert got == [("cosmetic exercise", None, QuoteKind.FRAGMENT)]
+
+
+def test_confidence_is_lower_for_inherited_than_direct(nlp: Language) -> None:
+    doc = nlp(
+        "“The world expects calm from both of us,” Ana Ruiz said at the start.\n"
+        "“Nobody wins a trade war, and everybody pays for one in the end.”"
+    )
+    qs = extract_quotes(doc, analyse_entities(doc))
+    assert [q.speaker for q in qs] == ["Ana Ruiz", "Ana Ruiz"]
+    assert qs[0].confidence > qs[1].confidence

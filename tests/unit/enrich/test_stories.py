@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+from pathlib import Path
+
+from services.enrich.stories import (
+    InMemoryStoryStore,
+    StoryFeatures,
+    idf_function,
+    new_story,
+    similarity,
+)
+from services.enrich.story_store import SqliteStoryStore
+
+
+def feat(
+    aid: str,
+    day: dt.date | None,
+    terms: dict[str, float],
+    *,
+    published: bool = True,
+    dates: frozenset[str] = frozenset(),
+    ents: frozenset[str] = frozenset({"person:sergi-lavrov", "person:wang-yi"}),
+) -> StoryFeatures:
+    return StoryFeatures(
+        article_id=aid,
+        day=day,
+        day_is_published=published,
+        years=frozenset(),
+        event_dates=dates,
+        entities=ents,
+        places=frozenset({"place:china"}),
+        terms={**terms, **{"ent:" + e: 1.0 for e in ents}},
+    )
+
+
+MEETING = {"talks": 2.0, "tunxi": 1.5, "afghanistan": 1.7, "neighbour": 1.0}
+OTHER = {"talks": 1.0, "moscow": 1.5, "assembly": 1.2, "arctic": 1.0}
+
+
+def test_same_event_joins_and_other_event_founds_new_story() -> None:
+    store = InMemoryStoryStore()
+    a = store.assign(feat("a", dt.date(2022, 3, 30), MEETING))
+    b = store.assign(feat("b", dt.date(2022, 3, 31), MEETING))
+    c = store.assign(feat("c", dt.date(2022, 4, 2), OTHER, ents=frozenset({"person:ana-ruiz"})))
+    assert a.story_id == "story-a" and not a.joined
+    assert b.story_id == "story-a" and b.joined
+    assert c.story_id == "story-c"
+
+
+def test_publication_window_is_a_hard_gate() -> None:
+    story = new_story(feat("a", dt.date(2022, 3, 30), MEETING), "story-a")
+    idf = idf_function({}, 1)
+    assert similarity(feat("b", dt.date(2022, 4, 5), MEETING), story, idf) is not None
+    assert similarity(feat("b", dt.date(2023, 9, 18), MEETING), story, idf) is None
+
+
+def test_conflicting_event_dates_lower_the_score() -> None:
+    story = new_story(feat("a", dt.date(2022, 3, 30), MEETING, dates=frozenset({"03-30"})), "story-a")
+    idf = idf_function({}, 1)
+    same = similarity(feat("b", None, MEETING, dates=frozenset({"03-30"})), story, idf)
+    other = similarity(feat("b", None, MEETING, dates=frozenset({"09-18"})), story, idf)
+    assert same is not None and other is not None and same > other
+
+
+def test_sqlite_store_survives_restart_and_is_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "stories.sqlite3"
+    with SqliteStoryStore(path) as store:
+        first = store.assign(feat("a", dt.date(2022, 3, 30), MEETING))
+    with SqliteStoryStore(path) as store:
+        again = store.assign(feat("a", dt.date(2022, 3, 30), MEETING))
+        joined = store.assign(feat("b", dt.date(2022, 3, 31), MEETING))
+        assert store.story_of("b") == "story-a"
+    assert first.story_id == again.story_id == joined.story_id == "story-a"
+
+
+def test_sqlite_matches_in_memory_decisions(tmp_path: Path) -> None:
+    seq = [feat("a", dt.date(2022, 3, 30), MEETING), feat("c", dt.date(2022, 4, 2), OTHER)]
+    seq.append(feat("b", dt.date(2022, 3, 31), MEETING))
+    mem = InMemoryStoryStore()
+    with SqliteStoryStore(tmp_path / "s.sqlite3") as sql:
+        assert [mem.assign(f).story_id for f in seq] == [sql.assign(f).story_id for f in seq]
+
+
+def _worker(path: str, aid: str) -> str:
+    with SqliteStoryStore(path) as store:
+        return store.assign(feat(aid, dt.date(2022, 3, 30), MEETING)).story_id
+
+
+def test_two_processes_share_one_story(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.sqlite3")
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        ids = pool.starmap(_worker, [(path, "p1"), (path, "p2")])
+    # Whichever process commits first founds the story; the other must join it, not found a second.
+    assert ids[0] == ids[1] and ids[0] in ("story-p1", "story-p2")
