@@ -28,7 +28,10 @@ def test_place_aliases_and_articles() -> None:
 
 
 def test_surname_resolves_to_full_name_with_offsets(nlp: Language) -> None:
-    text = "Foreign Minister Alexei Morozov arrived in Hanoi on Tuesday.\nMorozov met the president. Morozov left at noon."
+    text = (
+        "Foreign Minister Alexei Morozov arrived in Hanoi on Tuesday.\n"
+        "Morozov met the president. Morozov left at noon."
+    )
     analysis = analyse_entities(nlp(text))
     person = next(e for e in analysis.entities if e.canonical == "Alexei Morozov")
     assert person.label == "PERSON"

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from spacy.language import Language
 
+from services.contracts.events import CleanedArticle
 from services.enrich import ENRICHER_VERSION
 from services.enrich.pipeline import Enricher
 from services.enrich.stories import InMemoryStoryStore
 from services.enrich.story_store import SqliteStoryStore
 from services.enrich.taxonomy import load_taxonomy
-from services.contracts.events import CleanedArticle
 
 TEXT = (
     "Russian Foreign Minister Alexei Morozov met his Chinese counterpart Chen Hao in Lhasa on May 12.\n\n"

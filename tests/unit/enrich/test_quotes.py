@@ -64,7 +64,8 @@ def test_pronoun_resolves_to_last_subject_not_last_mention(nlp: Language) -> Non
 
 def test_dash_attribution_and_unnamed_source(nlp: Language) -> None:
     text = (
-        "«Our positions are very close on every regional question,» – said ministry spokeswoman Irina Belova.\n"
+        "«Our positions are very close on every regional question,» – "
+        "said ministry spokeswoman Irina Belova.\n"
         "A State Department spokesman described the meeting as useful.\n"
         "“We expect all parties to respect the ceasefire now.”"
     )
