@@ -34,7 +34,9 @@ _COMMENT_MARKERS = re.compile(
     r"notify of|view all comments|(?:oldest )?newest most voted|inline feedbacks|"
     r"\d+ comments?|no comments:?|one comment|post a comment|leave a (?:comment|reply)|"
     r"comments? \(\d+\)|comments are closed\.?|join the (?:discussion|conversation)|"
-    r"show comments|load comments|add a comment|(?:\d+ )?responses? to .{1,120}|"
+    r"show comments|load comments|add a comment|"
+    # WordPress-style thread headers always carry a count: "2 thoughts on “Title”", "3 Responses to X".
+    r"(?:\d+|one) (?:responses?|thoughts?|replies) (?:to|on) .{1,120}|"
     r"you must be logged in to post a comment\.?"
     r")$"
 )
@@ -114,10 +116,10 @@ _WIDGET_LINES = frozenset(
 _WIDGET_PATTERNS = re.compile(
     r"^(?:"
     # Analytics snippets pasted in as text when a page is saved ("<!-- Google tag (gtag.js) -->").
-    r"<?!?--.*|.*-->|.*google tag \(gtag\.js\).*|.*googletagmanager.*|"
+    r"<!--.*|!--.*|.*-->|.*google tag \(gtag\.js\).*|.*googletagmanager.*|"
     r"\d+ (?:shares?|views?|reads?)|share (?:on|via) \w+|"
     r"follow us on .{1,40}|sign up for .{1,80}newsletter.{0,40}|"
-    r"all rights reserved\.?.*|©.{0,80}|copyright ©?.{0,80}|"
+    r"all rights reserved\.?.*|©.{0,80}|copyright\s*(?:©|\(c\)|\d{4}).{0,80}|"
     r"(?:photo|image|picture)s?: ?\d+ of \d+"
     r")$"
 )
@@ -126,7 +128,9 @@ _WIDGET_PATTERNS = re.compile(
 _IMAGE_CREDIT = re.compile(
     r"^(?:"
     r"\(?(?:image|photo|picture|pic|video|graphic)s? ?(?:source|credits?|courtesy)\b.{0,100}|"
-    r"\(?(?:photo|image|picture|pic)s?(?:graph)? ?(?:by|:).{0,100}|"
+    r"\(?(?:photo|image|picture|pic)s?(?:graph)? ?:.{0,100}|"
+    # "Photo by X" is a credit only as a short line; "Pictures by local children hung in ..." is a story.
+    r"\(?(?:photo|image|picture|pic)s?(?:graph)? by [^.]{1,50}|"
     r"\(?(?:file photo|representational image|representative image)\b.{0,100}|"
     r"credits?: .{1,80}|source of image: .{1,80}|"
     r".{0,200}\((?:photo|image|picture|pic)s?(?:graph)? (?:by|credit|courtesy|:)[^)]{1,80}\)"
@@ -212,6 +216,16 @@ def is_boilerplate_line(line: str) -> bool:
     )
 
 
+def _story_follows(rest: list[str]) -> bool:
+    """Whether story-length text comes after a related-content label, before any comment widget."""
+    for paragraph in rest:
+        if _is_comment_marker(normalise_line(paragraph)):
+            return False
+        if is_story_like(paragraph):
+            return True
+    return False
+
+
 def _cut_tail(paragraphs: list[str]) -> list[str]:
     """Drop the comment thread and a trailing related-content block together with everything after."""
     total_chars = sum(len(p) for p in paragraphs) or 1
@@ -223,8 +237,14 @@ def _cut_tail(paragraphs: list[str]) -> list[str]:
         # it is dropped as a line later, but cutting there would throw the whole story away.
         if seen_story and _is_comment_marker(key):
             return paragraphs[:index]
-        # Related blocks close the page; the same label high up is a sidebar, not the end of the story.
-        if seen_story and _is_related_marker(key) and offset / total_chars >= 0.4:
+        # Related blocks close the page; the same label high up is a sidebar, not the end of the story,
+        # and a label followed by more story text is a mid-article link box: only the label goes.
+        if (
+            seen_story
+            and _is_related_marker(key)
+            and offset / total_chars >= 0.4
+            and not _story_follows(paragraphs[index + 1 :])
+        ):
             return paragraphs[:index]
         if is_story_like(paragraph):
             seen_story = True

@@ -148,6 +148,15 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
             continue
         if _sensible(text):
             return text
+    # Mostly valid UTF-8 with a stray bad byte (a truncated copy, one mis-pasted character) is read as
+    # UTF-8 like a browser would: guessing another charset would garble every non-ASCII character.
+    # Legacy 8-bit text almost never forms valid multi-byte sequences by chance, so several of them
+    # outnumbering the invalid bytes is strong evidence of UTF-8.
+    lenient = data.decode("utf-8", errors="replace")
+    replaced = lenient.count("\ufffd")
+    multibyte = sum(1 for ch in lenient if ord(ch) > 127) - replaced
+    if replaced and multibyte >= max(3, 2 * replaced) and _sensible(lenient):
+        return lenient
     best = charset_normalizer.from_bytes(data[:1_000_000]).best()
     if best is not None:
         try:

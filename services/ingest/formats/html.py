@@ -33,8 +33,12 @@ _DATE_PARAMS: dict[str, Any] = {"extensive_search": False, "original_date": True
 # Class, id or itemprop names that sites use for the summary paragraph under the headline.
 _STANDFIRST_NAMES = re.compile(
     r"(?:^|[\s_-])(?:standfirst|dek|deck|sub-?headline|sub-?title|article-summary|summary|lede|"
-    r"intro|excerpt|strapline|teaser|description|abstract|subheading)(?:$|[\s_-])",
+    r"intro|strapline|description)(?:$|[\s_-])",
     re.IGNORECASE,
+)
+# Containers whose "summary"/"description" elements belong to the site or to other stories.
+_FOREIGN_CONTAINERS = re.compile(
+    r"site|related|sidebar|nav|menu|footer|promo|card|teaser|list|widget|newsletter|comment", re.IGNORECASE
 )
 _HTML_SNIFF = re.compile(
     r"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|meta|title|article|p|div)\b", re.I | re.S
@@ -66,20 +70,36 @@ def _declared_language(tree: Any) -> str | None:
     return None
 
 
+def _names(element: Any) -> str:
+    return " ".join(filter(None, (element.get("class"), element.get("id"), element.get("itemprop"))))
+
+
+def _in_foreign_container(element: Any) -> bool:
+    for ancestor in element.iterancestors():
+        if ancestor.tag in ("nav", "aside", "footer") or _FOREIGN_CONTAINERS.search(_names(ancestor)):
+            return True
+    return False
+
+
 def _marked_standfirst(tree: Any, max_words: int) -> str | None:
-    """Text of an element the page itself marks as the standfirst (class/id/itemprop), if any."""
+    """Text of an element the page marks as the standfirst (class/id/itemprop), if any.
+
+    Only elements after the page's <h1> and outside site furniture count: a site description in the
+    masthead or the summaries of related stories are not this article's standfirst.
+    """
+    seen_h1 = False
     for element in tree.iter():
-        if not isinstance(element.tag, str) or element.tag in (
-            "meta",
-            "link",
-            "script",
-            "style",
-            "body",
-            "html",
-        ):
+        if not isinstance(element.tag, str):
             continue
-        names = " ".join(filter(None, (element.get("class"), element.get("id"), element.get("itemprop"))))
-        if not names or not _STANDFIRST_NAMES.search(names):
+        if element.tag == "h1":
+            seen_h1 = True
+            continue
+        if not seen_h1 or element.tag in ("meta", "link", "script", "style"):
+            continue
+        names = _names(element)
+        if not names or _FOREIGN_CONTAINERS.search(names) or not _STANDFIRST_NAMES.search(names):
+            continue
+        if _in_foreign_container(element):
             continue
         text = " ".join(element.text_content().split())
         if 6 <= word_count(text) <= max_words:

@@ -171,3 +171,23 @@ def test_is_boilerplate_line_recognises_markers(line: str) -> None:
 
 def test_is_boilerplate_line_rejects_long_story_text() -> None:
     assert not is_boilerplate_line("Subscribe " + LEAD)
+
+
+def test_subheadings_that_look_like_widget_words_do_not_cut_the_story() -> None:
+    page = [LEAD, "Response to the floods", SECOND, "Copyright reform stalls", LEAD + " More."]
+    assert clean_paragraphs(page) == page
+
+
+def test_wordpress_thread_header_with_count_starts_the_tail() -> None:
+    page = [LEAD, SECOND, "2 thoughts on “Port traffic rises”", "Nice to see the harbour busy again."]
+    assert clean_paragraphs(page) == [LEAD, SECOND]
+
+
+def test_story_paragraph_starting_like_a_photo_credit_is_kept() -> None:
+    story = "Pictures by local children, painted during the strike, now hang in the terminal's waiting hall."
+    assert clean_paragraphs([LEAD, story, SECOND]) == [LEAD, story, SECOND]
+
+
+def test_related_label_followed_by_more_story_only_drops_the_label() -> None:
+    page = [LEAD, SECOND, "Read more:", LEAD + " Later that day the minister visited the cranes."]
+    assert clean_paragraphs(page) == [LEAD, SECOND, page[3]]

@@ -259,3 +259,28 @@ def test_cp1252_text_without_declaration_is_detected() -> None:
     [article] = extract_articles("rail.txt", data, OPTIONS)
     assert isinstance(article, ExtractedArticle)
     assert "‘single network’" in (article.standfirst or "")
+
+
+def test_mostly_utf8_text_with_a_stray_byte_stays_utf8() -> None:
+    data = _read("rail_merger_noblank.txt").replace(b"Analysts said", b"Analysts\xff said")
+    [article] = extract_articles("rail.txt", data, OPTIONS)
+    assert isinstance(article, ExtractedArticle)
+    assert "‘No job losses’" in article.text
+    assert "\ufffd" in article.text
+
+
+def test_site_description_is_not_taken_as_standfirst() -> None:
+    story = "".join(
+        f"<p>Paragraph {n} of the story says the harbour crane fleet grew again this year, with two new "
+        "machines arriving from the southern shipyard and a third expected before the winter storms.</p>"
+        for n in range(3)
+    )
+    page = (
+        "<html><body><header class='site-header'><p class='site-description'>The independent voice of the "
+        "northern harbour towns since 1921</p></header><article><h1>Cranes arrive</h1>"
+        f"{story}</article></body></html>"
+    )
+    [article] = extract_articles("cranes.html", page.encode(), OPTIONS)
+    assert isinstance(article, ExtractedArticle)
+    assert article.standfirst is None or "independent voice" not in article.standfirst
+    assert "independent voice" not in article.text
