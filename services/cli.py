@@ -106,7 +106,9 @@ def _repository(url: str):  # type: ignore[no-untyped-def]
 def _format_counts(counts: dict[str, int]) -> str:
     dead = {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("dead_letter:")}
     reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(dead.items()))
-    return f"stored {counts.get('stored', 0)}, dead-lettered {sum(dead.values())}" + (f" ({reasons})" if reasons else "")
+    return f"stored {counts.get('stored', 0)}, dead-lettered {sum(dead.values())}" + (
+        f" ({reasons})" if reasons else ""
+    )
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -116,7 +118,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
         _migrate(stack.database_url)
         for stage in STAGES:
             stack.start_service(stage, inbox)
-        print(f"newsflow dev: watching {inbox} (broker {stack.bootstrap_servers}); logs in {stack.home / 'logs'}")
+        print(
+            f"newsflow dev: watching {inbox} (broker {stack.bootstrap_servers}); logs in {stack.home / 'logs'}"
+        )
         print("Drop files into the inbox; Ctrl-C stops every process.", flush=True)
         last = ""
         restarts: dict[str, float] = {}
@@ -144,7 +148,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     if not args.until_idle:
-        print("newsflow run needs --until-idle (for a long-running pipeline use `newsflow dev`)", file=sys.stderr)
+        print(
+            "newsflow run needs --until-idle (for a long-running pipeline use `newsflow dev`)",
+            file=sys.stderr,
+        )
         return 2
     inbox = Path(args.inbox).resolve()
     if not inbox.is_dir():
@@ -163,8 +170,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 return 1
             time.sleep(0.2)
         if ingest.process.returncode != 0 or not report_path.exists():
-            print(f"ingest failed (exit {ingest.process.returncode}); see {stack.home / 'logs' / 'ingest.log'}",
-                  file=sys.stderr)
+            print(
+                f"ingest failed (exit {ingest.process.returncode}); see {stack.home / 'logs' / 'ingest.log'}",
+                file=sys.stderr,
+            )
             return 1
         report = json.loads(report_path.read_text())
         article_ids: list[str] = sorted(set(report["article_ids"]))
@@ -178,7 +187,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 if len(stored | refused) == len(article_ids) and len(ingest_dead) == len(dead_letter_ids):
                     break
                 if _crashed(stack) or time.monotonic() > deadline:
-                    waiting = len(article_ids) - len(stored | refused) + len(dead_letter_ids) - len(ingest_dead)
+                    waiting = (
+                        len(article_ids) - len(stored | refused) + len(dead_letter_ids) - len(ingest_dead)
+                    )
                     print(f"gave up: {waiting} events not stored after {args.timeout}s", file=sys.stderr)
                     return 1
                 time.sleep(0.25)
@@ -187,8 +198,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"files: {report['objects']}")
         print(f"stored: {len(stored)} articles")
         print(f"dead-lettered at enrich/store: {len(refused)}")
-        print(f"dead-lettered at ingest: {len(dead_letter_ids)}"
-              + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + ")" if reasons else ""))
+        print(
+            f"dead-lettered at ingest: {len(dead_letter_ids)}"
+            + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + ")" if reasons else "")
+        )
         print(f"time: {elapsed:.1f}s")
     return 0
 
@@ -197,8 +210,10 @@ def _crashed(stack: Stack) -> bool:
     for stage in ("store", "enrich"):
         process = stack.services.get(stage)
         if process is not None and not process.running():
-            print(f"{stage} exited with {process.process.returncode}; see {stack.home / 'logs' / (stage + '.log')}",
-                  file=sys.stderr)
+            print(
+                f"{stage} exited with {process.process.returncode}; see {stack.home / 'logs' / (stage + '.log')}",
+                file=sys.stderr,
+            )
             return True
     return False
 
@@ -259,7 +274,9 @@ def main(argv: list[str] | None = None) -> None:
             store_main()
         return
 
-    parser = argparse.ArgumentParser(prog="newsflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="newsflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     dev = sub.add_parser("dev", help="run the whole pipeline on embedded defaults")
     dev.add_argument("--inbox", default="inbox")

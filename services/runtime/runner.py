@@ -87,7 +87,9 @@ class Runner:
         self._last_lag_update = 0.0
 
     def on_revoked(self, partitions: set[TopicPartition]) -> None:
-        log.info("partitions revoked", extra={"partitions": sorted(f"{p.topic}-{p.partition}" for p in partitions)})
+        log.info(
+            "partitions revoked", extra={"partitions": sorted(f"{p.topic}-{p.partition}" for p in partitions)}
+        )
         self._revoked |= partitions
 
     def run(self) -> None:
@@ -144,7 +146,9 @@ class Runner:
                 envelopes.append(Envelope(message, event))
             elif message.topic == Topics.DEADLETTER:
                 # Dead-lettering a dead letter would loop; it stays on its topic, and the log says why.
-                log.error("undecodable dead letter skipped", extra={"offset": message.offset, "error": refusal})
+                log.error(
+                    "undecodable dead letter skipped", extra={"offset": message.offset, "error": refusal}
+                )
             elif refusal is not None:
                 dead.append(refusal)
 
@@ -154,7 +158,9 @@ class Runner:
         for outgoing in result.outputs:
             self._producer.send(outgoing)
         for dead_letter in dead:
-            self._producer.send(OutgoingEvent(Topics.DEADLETTER, deadletters.key_of(dead_letter), dead_letter))
+            self._producer.send(
+                OutgoingEvent(Topics.DEADLETTER, deadletters.key_of(dead_letter), dead_letter)
+            )
         for topic in self._producer.flush():
             metrics.MESSAGES_PRODUCED.labels(self._stage, topic).inc()
 
@@ -205,4 +211,3 @@ class Runner:
         self._last_lag_update = now
         for tp, lag in self._consumer.lag().items():
             metrics.CONSUMER_LAG.labels(self._stage, tp.topic, str(tp.partition)).set(lag)
-

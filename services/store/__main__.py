@@ -18,7 +18,10 @@ def main() -> None:
             stage=Stage.STORE,
             settings=settings,
             group_id=settings.store_group_id,
-            models={Topics.ENRICHED: TOPIC_MODELS[Topics.ENRICHED], Topics.DEADLETTER: TOPIC_MODELS[Topics.DEADLETTER]},
+            models={
+                Topics.ENRICHED: TOPIC_MODELS[Topics.ENRICHED],
+                Topics.DEADLETTER: TOPIC_MODELS[Topics.DEADLETTER],
+            },
             handler=StoreHandler(repository),
             stop=stop,
             health=health,

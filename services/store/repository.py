@@ -119,11 +119,23 @@ class Repository:
             RETURNING article_id
             """,
             (
-                article.article_id, article.schema_version, article.title, article.standfirst,
-                article.text, article.author, article.url, article.published_at, article.language,
-                article.word_count, article.duplicate_of, article.story_id,
-                article.enrichment.enricher_version, article.enrichment.model, article.ingested_at,
-                article.enrichment.enriched_at, Jsonb(article.model_dump(mode="json")),
+                article.article_id,
+                article.schema_version,
+                article.title,
+                article.standfirst,
+                article.text,
+                article.author,
+                article.url,
+                article.published_at,
+                article.language,
+                article.word_count,
+                article.duplicate_of,
+                article.story_id,
+                article.enrichment.enricher_version,
+                article.enrichment.model,
+                article.ingested_at,
+                article.enrichment.enriched_at,
+                Jsonb(article.model_dump(mode="json")),
             ),
         ).fetchone()
         conn.execute(
@@ -131,8 +143,14 @@ class Repository:
             INSERT INTO article_sources (article_id, uri, version, record, format, sha256)
             VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
             """,
-            (article.article_id, source.uri, source.version, -1 if source.record is None else source.record,
-             source.format, source.sha256),
+            (
+                article.article_id,
+                source.uri,
+                source.version,
+                -1 if source.record is None else source.record,
+                source.format,
+                source.sha256,
+            ),
         )
         metrics.STORE_ROWS.labels("article_sources").inc()
         if written is None:
@@ -144,14 +162,18 @@ class Repository:
             cur.executemany(
                 "INSERT INTO entities (article_id, position, text, canonical, canonical_id, label, count, salience)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                [(article.article_id, i, e.text, e.canonical, e.canonical_id, e.label, e.count, e.salience)
-                 for i, e in enumerate(article.entities)],
+                [
+                    (article.article_id, i, e.text, e.canonical, e.canonical_id, e.label, e.count, e.salience)
+                    for i, e in enumerate(article.entities)
+                ],
             )
             cur.executemany(
                 "INSERT INTO quotes (article_id, position, text, speaker, speaker_id, kind, confidence)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [(article.article_id, i, q.text, q.speaker, q.speaker_id, q.kind.value, q.confidence)
-                 for i, q in enumerate(article.quotes)],
+                [
+                    (article.article_id, i, q.text, q.speaker, q.speaker_id, q.kind.value, q.confidence)
+                    for i, q in enumerate(article.quotes)
+                ],
             )
             cur.executemany(
                 "INSERT INTO topics (article_id, code, label, score) VALUES (%s, %s, %s, %s)"
@@ -162,7 +184,9 @@ class Repository:
         metrics.STORE_ROWS.labels("quotes").inc(len(article.quotes))
         metrics.STORE_ROWS.labels("topics").inc(len(article.topics))
 
-    def _insert_dead_letter(self, conn: psycopg.Connection[tuple[object, ...]], dead_letter: DeadLetter) -> None:
+    def _insert_dead_letter(
+        self, conn: psycopg.Connection[tuple[object, ...]], dead_letter: DeadLetter
+    ) -> None:
         conn.execute(
             """
             INSERT INTO dead_letters (dead_letter_id, stage, reason, error, article_id, source_uri,
@@ -170,9 +194,15 @@ class Repository:
             VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (dead_letter_id) DO NOTHING
             """,
             (
-                dead_letter.dead_letter_id, dead_letter.stage.value, dead_letter.reason.value, dead_letter.error,
-                dead_letter.article_id, None if dead_letter.source is None else dead_letter.source.uri,
-                dead_letter.quarantine_uri, dead_letter.occurred_at, Jsonb(dead_letter.model_dump(mode="json")),
+                dead_letter.dead_letter_id,
+                dead_letter.stage.value,
+                dead_letter.reason.value,
+                dead_letter.error,
+                dead_letter.article_id,
+                None if dead_letter.source is None else dead_letter.source.uri,
+                dead_letter.quarantine_uri,
+                dead_letter.occurred_at,
+                Jsonb(dead_letter.model_dump(mode="json")),
             ),
         )
         metrics.STORE_ROWS.labels("dead_letters").inc()
@@ -200,7 +230,8 @@ class Repository:
         conn = self._connection()
         with conn.transaction():
             rows = conn.execute(
-                "SELECT DISTINCT article_id FROM dead_letters WHERE article_id = ANY(%s)", (list(article_ids),)
+                "SELECT DISTINCT article_id FROM dead_letters WHERE article_id = ANY(%s)",
+                (list(article_ids),),
             ).fetchall()
         return {str(row[0]) for row in rows}
 
@@ -208,7 +239,8 @@ class Repository:
         conn = self._connection()
         with conn.transaction():
             rows = conn.execute(
-                "SELECT dead_letter_id FROM dead_letters WHERE dead_letter_id = ANY(%s)", (list(dead_letter_ids),)
+                "SELECT dead_letter_id FROM dead_letters WHERE dead_letter_id = ANY(%s)",
+                (list(dead_letter_ids),),
             ).fetchall()
         return {str(row[0]) for row in rows}
 

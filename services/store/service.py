@@ -34,8 +34,11 @@ class StoreHandler:
             except RowRejected as exc:
                 refused.append(
                     deadletters.for_message(
-                        Stage.STORE, DeadLetterReason.INVALID_EVENT, f"refused by Postgres: {exc}",
-                        envelope.message, article_id=article.article_id,
+                        Stage.STORE,
+                        DeadLetterReason.INVALID_EVENT,
+                        f"refused by Postgres: {exc}",
+                        envelope.message,
+                        article_id=article.article_id,
                     )
                 )
         for dead_letter in dead_letters:
@@ -43,5 +46,8 @@ class StoreHandler:
                 self._repository.write_batch([], [dead_letter])
             except RowRejected as exc:
                 # A dead letter that cannot be stored is still on the dead-letter topic; log, move on.
-                log.error("dead letter refused by Postgres", extra={"id": dead_letter.dead_letter_id, "error": str(exc)})
+                log.error(
+                    "dead letter refused by Postgres",
+                    extra={"id": dead_letter.dead_letter_id, "error": str(exc)},
+                )
         return HandlerResult(dead_letters=refused)

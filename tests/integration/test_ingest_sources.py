@@ -67,8 +67,13 @@ class FolderBucket:
 class S3Bucket:
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
-        self.client: Any = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                                        aws_access_key_id="test", aws_secret_access_key="test")
+        self.client: Any = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
         self.client.create_bucket(Bucket="news")
 
     def put(self, key: str, data: bytes) -> None:
@@ -79,9 +84,15 @@ class S3Bucket:
 
     def source(self, ledger: Ledger) -> BucketSource:
         return S3BucketSource(
-            bucket="news", prefix="drop/", endpoint_url=self.endpoint, region="us-east-1",
-            access_key_id="test", secret_access_key="test", full_rescan_interval_s=0.0,
-            load_checkpoint=lambda: ledger.checkpoint("s3"), save_checkpoint=lambda v: ledger.save_checkpoint("s3", v),
+            bucket="news",
+            prefix="drop/",
+            endpoint_url=self.endpoint,
+            region="us-east-1",
+            access_key_id="test",
+            secret_access_key="test",
+            full_rescan_interval_s=0.0,
+            load_checkpoint=lambda: ledger.checkpoint("s3"),
+            save_checkpoint=lambda v: ledger.save_checkpoint("s3", v),
         )
 
     def uri(self, key: str) -> str:
@@ -125,9 +136,14 @@ class Harness:
         producer = EventProducer(self.settings, "ingest-test")
         source = self.bucket.source(ledger)
         service = IngestService(
-            source=source, ledger=ledger, producer=producer, quarantine=Quarantine(self.home / "quarantine"),
-            options=ExtractionOptions(max_bytes=200_000), near_duplicates=NearDuplicateIndex(),
-            publish_batch=4, health=Health(60),
+            source=source,
+            ledger=ledger,
+            producer=producer,
+            quarantine=Quarantine(self.home / "quarantine"),
+            options=ExtractionOptions(max_bytes=200_000),
+            near_duplicates=NearDuplicateIndex(),
+            publish_batch=4,
+            health=Health(60),
         )
         service.scan_once(threading.Event())
         producer.close()
@@ -136,8 +152,11 @@ class Harness:
         return service
 
     def published(self) -> tuple[list[CleanedArticle], list[DeadLetter]]:
-        consumer = KafkaConsumer(bootstrap_servers=self.broker.bootstrap_servers, auto_offset_reset="earliest",
-                                 consumer_timeout_ms=3000)
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.broker.bootstrap_servers,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=3000,
+        )
         consumer.subscribe([Topics.CLEANED, Topics.DEADLETTER])
         articles, letters = [], []
         for message in consumer:
@@ -167,7 +186,9 @@ def test_each_object_version_is_published_exactly_once_across_restarts(
     # A restart (new service, same ledger) finds nothing new.
     assert harness.scan().report.objects == 0
     articles, letters = harness.published()
-    assert sorted(a.source.uri for a in articles) == sorted([bucket.uri("trade.txt"), bucket.uri("festival.html")])
+    assert sorted(a.source.uri for a in articles) == sorted(
+        [bucket.uri("trade.txt"), bucket.uri("festival.html")]
+    )
     assert letters == []
 
     # A file that arrives later, and an overwrite of an existing one, are new versions.
@@ -259,8 +280,14 @@ def test_local_folder_watch_picks_up_files_that_arrive_later(broker: EmbeddedBro
     producer = EventProducer(harness.settings, "ingest-test")
     source = LocalFolderSource(inbox, settle_seconds=0.3, watch=True)
     service = IngestService(
-        source=source, ledger=ledger, producer=producer, quarantine=Quarantine(tmp_path / "q"),
-        options=ExtractionOptions(), near_duplicates=NearDuplicateIndex(), publish_batch=4, health=Health(60),
+        source=source,
+        ledger=ledger,
+        producer=producer,
+        quarantine=Quarantine(tmp_path / "q"),
+        options=ExtractionOptions(),
+        near_duplicates=NearDuplicateIndex(),
+        publish_batch=4,
+        health=Health(60),
     )
     stop = threading.Event()
     thread = threading.Thread(target=service.run, args=(stop, 30.0, False), daemon=True)

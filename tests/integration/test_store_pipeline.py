@@ -35,7 +35,9 @@ from services.store.settings import StoreSettings
 pytestmark = pytest.mark.integration
 
 
-def enriched(article_id: str, title: str = "Port strike ends", enriched_at: dt.datetime | None = None) -> EnrichedArticle:
+def enriched(
+    article_id: str, title: str = "Port strike ends", enriched_at: dt.datetime | None = None
+) -> EnrichedArticle:
     return EnrichedArticle(
         article_id=article_id,
         source=SourceRef(uri=f"inbox/{article_id}.txt", version="1", format="text", size=10, sha256="ab"),
@@ -44,15 +46,34 @@ def enriched(article_id: str, title: str = "Port strike ends", enriched_at: dt.d
         word_count=14,
         ingested_at=dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
         entities=[
-            Entity(text="Mara Quill", canonical="Mara Quill", canonical_id="p:mara-quill", label="PERSON",
-                   count=1, salience=0.9),
+            Entity(
+                text="Mara Quill",
+                canonical="Mara Quill",
+                canonical_id="p:mara-quill",
+                label="PERSON",
+                count=1,
+                salience=0.9,
+            ),
         ],
-        quotes=[Quote(text="We won", speaker="Mara Quill", speaker_id="p:mara-quill", kind=QuoteKind.FRAGMENT,
-                      confidence=0.9, start=55, end=61)],
+        quotes=[
+            Quote(
+                text="We won",
+                speaker="Mara Quill",
+                speaker_id="p:mara-quill",
+                kind=QuoteKind.FRAGMENT,
+                confidence=0.9,
+                start=55,
+                end=61,
+            )
+        ],
         topics=[Topic(code="medtop:09000000", label="labour", score=0.8)],
         story_id=f"story-{article_id}",
-        enrichment=EnrichmentInfo(enricher_version="test", model="en_core_web_sm", model_version="3.8.0",
-                                  enriched_at=enriched_at or dt.datetime(2026, 1, 3, tzinfo=dt.UTC)),
+        enrichment=EnrichmentInfo(
+            enricher_version="test",
+            model="en_core_web_sm",
+            model_version="3.8.0",
+            enriched_at=enriched_at or dt.datetime(2026, 1, 3, tzinfo=dt.UTC),
+        ),
     )
 
 
@@ -78,8 +99,10 @@ class RunningStore:
                 "stage": Stage.STORE,
                 "settings": settings,
                 "group_id": "store-test",
-                "models": {Topics.ENRICHED: TOPIC_MODELS[Topics.ENRICHED],
-                           Topics.DEADLETTER: TOPIC_MODELS[Topics.DEADLETTER]},
+                "models": {
+                    Topics.ENRICHED: TOPIC_MODELS[Topics.ENRICHED],
+                    Topics.DEADLETTER: TOPIC_MODELS[Topics.DEADLETTER],
+                },
                 "handler": StoreHandler(self.repository),
                 "stop": self.stop,
                 "health": Health(60),
@@ -128,14 +151,19 @@ def scalar(database_url: str, sql: str) -> int:
         return int(row[0])
 
 
-def test_articles_are_stored_once_even_when_redelivered(store: RunningStore, broker: EmbeddedBroker,
-                                                        database_url: str) -> None:
+def test_articles_are_stored_once_even_when_redelivered(
+    store: RunningStore, broker: EmbeddedBroker, database_url: str
+) -> None:
     events = [enriched(f"a{i}") for i in range(5)]
     produce(broker, Topics.ENRICHED, [(e.article_id, e.model_dump_json().encode()) for e in events])
     # The same events again: a producer retry or an upstream replay.
     produce(broker, Topics.ENRICHED, [(e.article_id, e.model_dump_json().encode()) for e in events])
-    wait_for(lambda: scalar(database_url, "SELECT count(*) FROM article_sources") == 5
-             and scalar(database_url, "SELECT count(*) FROM articles") == 5)
+    wait_for(
+        lambda: (
+            scalar(database_url, "SELECT count(*) FROM article_sources") == 5
+            and scalar(database_url, "SELECT count(*) FROM articles") == 5
+        )
+    )
     time.sleep(1.0)  # let the replayed batch land too
     assert scalar(database_url, "SELECT count(*) FROM articles") == 5
     assert scalar(database_url, "SELECT count(*) FROM entities") == 5
@@ -145,11 +173,16 @@ def test_articles_are_stored_once_even_when_redelivered(store: RunningStore, bro
     assert exported[0] == events[0]
 
 
-def test_an_older_enrichment_never_overwrites_a_newer_one(store: RunningStore, broker: EmbeddedBroker,
-                                                          database_url: str) -> None:
+def test_an_older_enrichment_never_overwrites_a_newer_one(
+    store: RunningStore, broker: EmbeddedBroker, database_url: str
+) -> None:
     newer = enriched("x", title="New title", enriched_at=dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
     older = enriched("x", title="Old title", enriched_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
-    produce(broker, Topics.ENRICHED, [("x", newer.model_dump_json().encode()), ("x", older.model_dump_json().encode())])
+    produce(
+        broker,
+        Topics.ENRICHED,
+        [("x", newer.model_dump_json().encode()), ("x", older.model_dump_json().encode())],
+    )
     wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 1)
     time.sleep(1.0)
     with psycopg.connect(database_url) as conn:
@@ -157,16 +190,28 @@ def test_an_older_enrichment_never_overwrites_a_newer_one(store: RunningStore, b
     assert row == ("New title",)
 
 
-def test_poison_messages_are_dead_lettered_and_the_stage_keeps_going(store: RunningStore, broker: EmbeddedBroker,
-                                                                     database_url: str) -> None:
+def test_poison_messages_are_dead_lettered_and_the_stage_keeps_going(
+    store: RunningStore, broker: EmbeddedBroker, database_url: str
+) -> None:
     good = enriched("good")
-    produce(broker, Topics.ENRICHED, [("bad", b"{not json"), ("worse", b'{"article_id": 3}'),
-                                      ("good", good.model_dump_json().encode())])
+    produce(
+        broker,
+        Topics.ENRICHED,
+        [("bad", b"{not json"), ("worse", b'{"article_id": 3}'), ("good", good.model_dump_json().encode())],
+    )
     # The poison goes to the dead-letter topic, which the store also persists.
-    wait_for(lambda: scalar(database_url, "SELECT count(*) FROM dead_letters") == 2
-             and scalar(database_url, "SELECT count(*) FROM articles") == 1)
-    consumer = KafkaConsumer(Topics.DEADLETTER, bootstrap_servers=broker.bootstrap_servers,
-                             auto_offset_reset="earliest", consumer_timeout_ms=5000)
+    wait_for(
+        lambda: (
+            scalar(database_url, "SELECT count(*) FROM dead_letters") == 2
+            and scalar(database_url, "SELECT count(*) FROM articles") == 1
+        )
+    )
+    consumer = KafkaConsumer(
+        Topics.DEADLETTER,
+        bootstrap_servers=broker.bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=5000,
+    )
     letters = [DeadLetter.model_validate_json(m.value) for m in consumer]
     consumer.close()
     assert {d.reason.value for d in letters} == {"invalid_event"}
@@ -174,15 +219,21 @@ def test_poison_messages_are_dead_lettered_and_the_stage_keeps_going(store: Runn
     assert all(d.stage == Stage.STORE for d in letters)
 
 
-def test_offsets_are_committed_only_after_the_database_commit(broker: EmbeddedBroker, database_url: str) -> None:
+def test_offsets_are_committed_only_after_the_database_commit(
+    broker: EmbeddedBroker, database_url: str
+) -> None:
     """Stop the store, then restart: nothing is re-stored twice and nothing is skipped."""
     settings = settings_for(broker, database_url)
     ensure_topics(settings, [t.value for t in Topics])
     first = RunningStore(settings)
-    produce(broker, Topics.ENRICHED, [(f"k{i}", enriched(f"k{i}").model_dump_json().encode()) for i in range(3)])
+    produce(
+        broker, Topics.ENRICHED, [(f"k{i}", enriched(f"k{i}").model_dump_json().encode()) for i in range(3)]
+    )
     wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 3)
     first.close()
-    produce(broker, Topics.ENRICHED, [(f"m{i}", enriched(f"m{i}").model_dump_json().encode()) for i in range(3)])
+    produce(
+        broker, Topics.ENRICHED, [(f"m{i}", enriched(f"m{i}").model_dump_json().encode()) for i in range(3)]
+    )
     second = RunningStore(settings)
     try:
         wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 6)

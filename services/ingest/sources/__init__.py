@@ -8,7 +8,17 @@ from typing import Protocol
 
 # Names of files that are being written or are editor/browser scratch: never read.
 _TEMPORARY_PREFIXES = (".", "~", "#")
-_TEMPORARY_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download", ".swp", ".filepart", "~", ".lock")
+_TEMPORARY_SUFFIXES = (
+    ".tmp",
+    ".part",
+    ".partial",
+    ".crdownload",
+    ".download",
+    ".swp",
+    ".filepart",
+    "~",
+    ".lock",
+)
 
 
 def is_temporary_name(name: str) -> bool:

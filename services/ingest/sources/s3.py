@@ -52,7 +52,9 @@ class S3BucketSource:
             region_name=region,
             aws_access_key_id=access_key_id,
             aws_secret_access_key=secret_access_key,
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+            config=Config(
+                retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30
+            ),
         )
 
     def list_versions(self) -> Iterator[ObjectVersion]:
