@@ -120,9 +120,20 @@ _WIDGET_PATTERNS = re.compile(
     r"\d+ (?:shares?|views?|reads?)|share (?:on|via) \w+|"
     r"follow us on .{1,40}|sign up for .{1,80}newsletter.{0,40}|"
     r"all rights reserved\.?.*|©.{0,80}|copyright\s*(?:©|\(c\)|\d{4}).{0,80}|"
-    r"(?:photo|image|picture)s?: ?\d+ of \d+"
+    r"(?:photo|image|picture)s?: ?\d+ of \d+|"
+    # Breadcrumbs: "Home › World › Europe", "News » Regions » Islands".
+    r"(?:home|start|startseite|accueil|inicio)\s*[›»\"'>/|].{0,120}|"
+    # Inline link boxes: "Read more: <headline>" (a headline, so no closing full stop).
+    r"(?:read more|read also|also read|see also|related|watch|listen)\s*:\s*[^.]{1,120}|"
+    # Tag and category footers: "Topics: Ferries, Islands", "Posted in Culture | Tagged music".
+    r"(?:topics?|tags?|keywords|categories|category|filed under)\s*:\s*.{1,150}|"
+    r"posted in .{1,60}\|.{0,150}|tagged\s*:?\s+[^.]{1,100}"
     r")$"
 )
+
+# Breadcrumb trails without a "Home" link; matched on the raw line because normalisation turns the
+# "»" separator into a quote.
+_BREADCRUMB = re.compile(r"^[^.!?]{1,40}(?:\s[›»>]\s[^.!?]{1,40}){2,}$")
 
 # Image credit and caption lines: "IMAGE SOURCE: X", "Photo: X", "(Photo by X)", "Image credit: X".
 _IMAGE_CREDIT = re.compile(
@@ -138,9 +149,7 @@ _IMAGE_CREDIT = re.compile(
 )
 
 # Caption wording that marks a line as describing a photo, e.g. "Minister X (R) meets Y".
-_CAPTION_HINT = re.compile(
-    r"\((?:l|r|c|left|right|centre|center|front|top|bottom)\)|\bpictured\b|\bseen here\b"
-)
+_CAPTION_HINT = re.compile(r"\((?:l|r|c|left|right|centre|center|front|top|bottom)\)|\bpictured\b|\bseen here\b")
 
 # Agency credits that some sites print as the last line: "International Agencies", "(Reuters)".
 _AGENCY_CREDIT = re.compile(
@@ -213,6 +222,7 @@ def is_boilerplate_line(line: str) -> bool:
         or _IMAGE_CREDIT.match(key) is not None
         or _is_comment_marker(key)
         or _is_related_marker(key)
+        or _BREADCRUMB.match(" ".join(line.split())) is not None
     )
 
 

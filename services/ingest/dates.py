@@ -15,7 +15,7 @@ from typing import Any
 
 from services.ingest.clean import is_story_like
 
-__all__ = ["date_from_html", "header_date", "parse_date_value", "parse_standalone_date"]
+__all__ = ["byline_date", "date_from_html", "header_date", "parse_date_value", "parse_standalone_date"]
 
 _MONTHS = {
     "january": 1,
@@ -36,9 +36,7 @@ _MONTH_ABBREVIATIONS = {name[:3]: number for name, number in _MONTHS.items()} | 
 _MONTH = r"(?P<month>[a-z]{3,9})\.?"
 _DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?"
 _YEAR = r"(?P<year>(?:19|20)\d\d)"
-_WEEKDAY = (
-    r"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\.?,?\s+"
-)
+_WEEKDAY = r"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)\.?,?\s+"
 # Optional time after the date: "10:45", "10:45 AM", "10:45 GMT", "| 10:45 am IST", "- 08:00".
 _TIME = (
     r"(?:\s*(?:[,|\-–—@]|at)?\s*\d{1,2}[:.]\d\d(?::\d\d)?\s*(?:[ap]\.?m\.?)?"
@@ -97,6 +95,21 @@ def _labelled_date(line: str, label: re.Pattern[str]) -> dt.date | None:
     return parse_standalone_date(match.group("rest"))
 
 
+# A byline sharing its line with the date: "By Ana Lind | March 5, 2024", "March 5, 2024 · By Ana Lind".
+_BYLINE_SEPARATORS = re.compile(r"\s+[|·•–—-]\s+|\s*[|·•]\s*")
+
+
+def byline_date(line: str) -> dt.date | None:
+    """The date of a short header line that is a byline plus a date, else None."""
+    if len(line) > 100:
+        return None
+    parts = [part.strip() for part in _BYLINE_SEPARATORS.split(line.strip()) if part.strip()]
+    if len(parts) < 2 or not any(re.match(r"(?i)^by\s+\S", part) for part in parts):
+        return None
+    dates = [found for part in parts if (found := parse_standalone_date(part)) is not None]
+    return dates[0] if len(dates) == 1 else None
+
+
 def header_date(lines: Sequence[str]) -> dt.date | None:
     """Publication date from the header of a saved text page.
 
@@ -107,7 +120,7 @@ def header_date(lines: Sequence[str]) -> dt.date | None:
     for line in lines:
         if is_story_like(line):
             break
-        found = parse_standalone_date(line) or _labelled_date(line, _PUBLISHED_LABEL)
+        found = parse_standalone_date(line) or _labelled_date(line, _PUBLISHED_LABEL) or byline_date(line)
         if found is not None:
             return found
         if updated is None:

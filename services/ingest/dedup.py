@@ -17,9 +17,7 @@ from datasketch import MinHash, MinHashLSH
 __all__ = ["NearDuplicateIndex", "article_id_for", "normalise_for_identity"]
 
 _DASHES = str.maketrans({"–": "-", "—": "-", "‒": "-", "−": "-", "‐": "-", "‑": "-"})
-_QUOTES = str.maketrans(
-    {"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "‚": "'", "`": "'"}
-)
+_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "‚": "'", "`": "'"})
 _TOKEN = re.compile(r"\w+")
 _SHINGLE_WORDS = 3
 # Seed and hashing scheme are pinned so that signatures persisted by one process or release stay
@@ -44,10 +42,7 @@ def _shingles(text: str) -> set[bytes]:
     words = _TOKEN.findall(normalise_for_identity(text))
     if len(words) < _SHINGLE_WORDS:
         return {" ".join(words).encode("utf-8")} if words else set()
-    return {
-        " ".join(words[i : i + _SHINGLE_WORDS]).encode("utf-8")
-        for i in range(len(words) - _SHINGLE_WORDS + 1)
-    }
+    return {" ".join(words[i : i + _SHINGLE_WORDS]).encode("utf-8") for i in range(len(words) - _SHINGLE_WORDS + 1)}
 
 
 class NearDuplicateIndex:
@@ -77,9 +72,7 @@ class NearDuplicateIndex:
     def _load(self, signature: bytes) -> MinHash:
         expected = self._num_perm * 8
         if len(signature) != expected:
-            raise ValueError(
-                f"signature has {len(signature)} bytes, expected {expected} for num_perm={self._num_perm}"
-            )
+            raise ValueError(f"signature has {len(signature)} bytes, expected {expected} for num_perm={self._num_perm}")
         values = np.frombuffer(signature, dtype="<u8").astype(np.uint64)
         return MinHash(num_perm=self._num_perm, seed=_SEED, hashvalues=values, scheme=_SCHEME)
 

@@ -88,9 +88,7 @@ def _strip_gz(name: str) -> str:
     return name[:-3] if name.casefold().endswith(".gz") else name
 
 
-def extract_articles(
-    name: str, data: bytes, options: ExtractionOptions
-) -> list[ExtractedArticle | RejectedRecord]:
+def extract_articles(name: str, data: bytes, options: ExtractionOptions) -> list[ExtractedArticle | RejectedRecord]:
     """Detect format (by content and name: .html/.htm, .txt, .json, .jsonl/.ndjson, .warc, and .gz of
     any of these), unwrap gzip, extract.
 
@@ -99,9 +97,7 @@ def extract_articles(
     NO_RESPONSE_RECORDS, NOT_AN_ARTICLE, UNSUPPORTED_FORMAT.
     """
     if len(data) > options.max_bytes:
-        raise InvalidInput(
-            DeadLetterReason.OVERSIZED, f"{len(data)} bytes exceeds the limit of {options.max_bytes}"
-        )
+        raise InvalidInput(DeadLetterReason.OVERSIZED, f"{len(data)} bytes exceeds the limit of {options.max_bytes}")
     if not data.strip():
         raise InvalidInput(DeadLetterReason.EMPTY, "file is empty or only whitespace")
     if is_gzip(data):

@@ -76,15 +76,11 @@ def gunzip_bounded(data: bytes, max_bytes: int) -> bytes:
                 chunk = decompressor.decompress(decompressor.unconsumed_tail, max_bytes - len(out) + 1)
                 out += chunk
                 if len(out) > max_bytes:
-                    raise InvalidInput(
-                        DeadLetterReason.OVERSIZED, f"decompresses to more than {max_bytes} bytes"
-                    )
+                    raise InvalidInput(DeadLetterReason.OVERSIZED, f"decompresses to more than {max_bytes} bytes")
         except zlib.error as exc:
             raise InvalidInput(DeadLetterReason.TRUNCATED_COMPRESSION, f"corrupt gzip stream: {exc}") from exc
         if not decompressor.eof:
-            raise InvalidInput(
-                DeadLetterReason.TRUNCATED_COMPRESSION, "gzip stream ends before its end marker"
-            )
+            raise InvalidInput(DeadLetterReason.TRUNCATED_COMPRESSION, "gzip stream ends before its end marker")
         remaining = decompressor.unused_data
         # Padding after the last member is legal in practice (tar-like tools write zeros).
         if remaining and not remaining.startswith(_GZIP_MAGIC):

@@ -82,14 +82,10 @@ def _author(value: Any) -> str | None:
     return None
 
 
-def record_to_article(
-    record: Any, options: ExtractionOptions, *, fmt: str, index: int | None
-) -> ExtractedArticle:
+def record_to_article(record: Any, options: ExtractionOptions, *, fmt: str, index: int | None) -> ExtractedArticle:
     """One JSON value to an article. Raises InvalidInput(NOT_AN_ARTICLE) for a record without a story."""
     if not isinstance(record, dict):
-        raise InvalidInput(
-            DeadLetterReason.NOT_AN_ARTICLE, f"record is a JSON {type(record).__name__}, not an object"
-        )
+        raise InvalidInput(DeadLetterReason.NOT_AN_ARTICLE, f"record is a JSON {type(record).__name__}, not an object")
     body = _field(record, "text")
     if not isinstance(body, str) or not body.strip():
         raise InvalidInput(DeadLetterReason.NOT_AN_ARTICLE, "record has no text/body/content field")
@@ -156,15 +152,11 @@ def extract_json(text: str, options: ExtractionOptions) -> list[ExtractedArticle
         kept = value[: options.max_records]
         results = _records(kept, options, "json", list(range(len(kept))))
         results += [
-            RejectedRecord(
-                i, DeadLetterReason.OVERSIZED, f"more than {options.max_records} records in one file"
-            )
+            RejectedRecord(i, DeadLetterReason.OVERSIZED, f"more than {options.max_records} records in one file")
             for i in range(len(kept), len(value))
         ]
         return results
-    raise InvalidInput(
-        DeadLetterReason.MALFORMED_JSON, f"top-level JSON {type(value).__name__} is not a record"
-    )
+    raise InvalidInput(DeadLetterReason.MALFORMED_JSON, f"top-level JSON {type(value).__name__} is not a record")
 
 
 def extract_jsonl(text: str, options: ExtractionOptions) -> list[ExtractedArticle | RejectedRecord]:
@@ -186,9 +178,7 @@ def extract_jsonl(text: str, options: ExtractionOptions) -> list[ExtractedArticl
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            results.append(
-                RejectedRecord(line_number, DeadLetterReason.MALFORMED_JSON, f"invalid JSON: {exc}")
-            )
+            results.append(RejectedRecord(line_number, DeadLetterReason.MALFORMED_JSON, f"invalid JSON: {exc}"))
             continue
         parsed += 1
         results.extend(_records([value], options, "jsonl", [line_number]))

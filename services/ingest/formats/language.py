@@ -39,16 +39,12 @@ _STOPWORDS: dict[str, frozenset[str]] = {
         "il di che della delle dei gli per una sono nel nella alla con anche come questo stato "
         "è ha non più tra dalla degli"
     ),
-    "pt": _words(
-        "o os da do das dos que em um uma para com não é mais pelo pela foi são ao seu sua também como entre"
-    ),
+    "pt": _words("o os da do das dos que em um uma para com não é mais pelo pela foi são ao seu sua também como entre"),
     "nl": _words(
-        "de het een van en in is dat op te zijn met voor niet aan er ook als bij door maar naar "
-        "worden wordt heeft"
+        "de het een van en in is dat op te zijn met voor niet aan er ook als bij door maar naar worden wordt heeft"
     ),
     "ru": _words(
-        "и в не на что с по как к из за от о это его для же но был была были так также при "
-        "уже или только он она они"
+        "и в не на что с по как к из за от о это его для же но был была были так также при уже или только он она они"
     ),
 }
 # "de" and "in" are frequent in several languages; count them nowhere.
@@ -65,10 +61,7 @@ def detect_language(text: str) -> str | None:
     tokens = [t.casefold() for t in _TOKEN.findall(text[:20000])]
     if len(tokens) < _MIN_TOKENS:
         return None
-    scores = {
-        lang: sum(1 for t in tokens if t in words and t not in _AMBIGUOUS)
-        for lang, words in _STOPWORDS.items()
-    }
+    scores = {lang: sum(1 for t in tokens if t in words and t not in _AMBIGUOUS) for lang, words in _STOPWORDS.items()}
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
     (best, best_score), (_, second_score) = ranked[0], ranked[1]
     if best_score / len(tokens) < _MIN_SHARE:

@@ -19,7 +19,7 @@ from services.ingest.clean import (
     normalise_line,
     word_count,
 )
-from services.ingest.dates import header_date, parse_standalone_date
+from services.ingest.dates import byline_date, header_date, parse_standalone_date
 from services.ingest.formats.language import detect_language
 from services.ingest.formats.model import ExtractedArticle, ExtractionOptions
 from services.runtime.errors import InvalidInput
@@ -27,13 +27,10 @@ from services.runtime.errors import InvalidInput
 __all__ = ["extract_text", "split_standfirst", "strip_title_repeats"]
 
 _TITLE_MAX_WORDS = 40
-_BYLINE = re.compile(
-    r"^(?:by|written by|author:|reporting by)\s+(?P<name>[^\W\d_][\w.'’\- ]{1,80})$", re.IGNORECASE
-)
-_LABELLED_DATE = re.compile(
-    r"^(?:published|posted|updated|last updated|first published|date)\b", re.IGNORECASE
-)
+_BYLINE = re.compile(r"^(?:by|written by|author:|reporting by)\s+(?P<name>[^\W\d_][\w.'’\- ]{1,80})$", re.IGNORECASE)
+_LABELLED_DATE = re.compile(r"^(?:published|posted|updated|last updated|first published|date)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’»)]*(?:\s+|$)")
+_BYLINE_PARTS = re.compile(r"\s*[|·•]\s*|\s+[–—-]\s+")
 # Separators between a title and a site name in a repeated title line: "Title | Site", "Title – Site".
 _SITE_SUFFIX = re.compile(r"^\s*[|\-:•·]\s*.{1,40}$")
 
@@ -71,9 +68,7 @@ def _count_sentences(text: str) -> int:
     return max(1, len(_SENTENCE_END.findall(text.strip())))
 
 
-def split_standfirst(
-    paragraphs: list[str], header_end: int | None, max_words: int
-) -> tuple[str | None, list[str]]:
+def split_standfirst(paragraphs: list[str], header_end: int | None, max_words: int) -> tuple[str | None, list[str]]:
     """Split off a standfirst: the one- or two-sentence summary between the title and the story.
 
     It is taken only when its position says so: it is directly followed by header lines (date,
@@ -95,6 +90,20 @@ def split_standfirst(
     return None, paragraphs
 
 
+def _byline_author(line: str) -> str | None:
+    """The author's name if ``line`` is a byline ("By Ana Lind", "By Ana Lind | March 5, 2024")."""
+    match = _BYLINE.match(line.strip())
+    if match is not None:
+        return match.group("name").strip()
+    if byline_date(line) is None:
+        return None
+    for part in _BYLINE_PARTS.split(line):
+        match = _BYLINE.match(part.strip())
+        if match is not None:
+            return match.group("name").strip()
+    return None
+
+
 def _strip_header(paragraphs: list[str], title: str) -> _Body:
     """Remove header-zone lines (repeated title, date, byline) and remember where the header ended."""
     title_key = _title_key(title)
@@ -105,9 +114,9 @@ def _strip_header(paragraphs: list[str], title: str) -> _Body:
     for paragraph in paragraphs:
         if in_header and is_story_like(paragraph):
             in_header = False
-        byline = _BYLINE.match(paragraph) if in_header else None
+        byline = _byline_author(paragraph) if in_header else None
         if byline is not None:
-            author = author or byline.group("name").strip()
+            author = author or byline
         is_date_line = parse_standalone_date(paragraph) is not None or (
             _LABELLED_DATE.match(paragraph) is not None and len(paragraph) <= 80
         )

@@ -36,15 +36,11 @@ def _response_article(
 ) -> ExtractedArticle | RejectedRecord:
     mime = content_type.split(";")[0].strip().casefold()
     if mime and mime not in _HTML_TYPES:
-        return RejectedRecord(
-            index, DeadLetterReason.UNSUPPORTED_FORMAT, f"response payload is {mime}, not HTML"
-        )
+        return RejectedRecord(index, DeadLetterReason.UNSUPPORTED_FORMAT, f"response payload is {mime}, not HTML")
     if not payload.strip():
         return RejectedRecord(index, DeadLetterReason.EMPTY, "response payload is empty")
     if len(payload) > options.max_bytes:
-        return RejectedRecord(
-            index, DeadLetterReason.OVERSIZED, f"payload larger than {options.max_bytes} bytes"
-        )
+        return RejectedRecord(index, DeadLetterReason.OVERSIZED, f"payload larger than {options.max_bytes} bytes")
     binary = looks_binary(payload)
     if binary:
         return RejectedRecord(index, DeadLetterReason.BINARY, f"response payload is binary: {binary}")
@@ -70,9 +66,7 @@ def extract_warc(data: bytes, options: ExtractionOptions) -> list[ExtractedArtic
             responses += 1
             if index >= options.max_records:
                 results.append(
-                    RejectedRecord(
-                        index, DeadLetterReason.OVERSIZED, f"more than {options.max_records} responses"
-                    )
+                    RejectedRecord(index, DeadLetterReason.OVERSIZED, f"more than {options.max_records} responses")
                 )
                 continue
             url = record.rec_headers.get_header("WARC-Target-URI") or None
@@ -85,9 +79,7 @@ def extract_warc(data: bytes, options: ExtractionOptions) -> list[ExtractedArtic
         if responses == 0:
             raise InvalidInput(DeadLetterReason.UNSUPPORTED_FORMAT, f"not a readable WARC: {exc}") from exc
         # A damaged tail after good records: keep what was read and reject the rest as one record.
-        results.append(
-            RejectedRecord(responses, DeadLetterReason.TRUNCATED_COMPRESSION, f"WARC ends early: {exc}")
-        )
+        results.append(RejectedRecord(responses, DeadLetterReason.TRUNCATED_COMPRESSION, f"WARC ends early: {exc}"))
     if responses == 0:
         raise InvalidInput(DeadLetterReason.NO_RESPONSE_RECORDS, "WARC contains no response records")
     return results

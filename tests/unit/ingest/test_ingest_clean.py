@@ -54,9 +54,7 @@ def test_comment_thread_tail_is_cut_from_marker_to_end() -> None:
     ],
 )
 def test_each_comment_marker_alone_starts_the_tail(marker: str) -> None:
-    assert clean_paragraphs(
-        [LEAD, marker, "A reader's long opinion about the port and its cranes.", SECOND]
-    ) == [LEAD]
+    assert clean_paragraphs([LEAD, marker, "A reader's long opinion about the port and its cranes.", SECOND]) == [LEAD]
 
 
 def test_more_on_the_topic_section_is_cut() -> None:
@@ -191,3 +189,26 @@ def test_story_paragraph_starting_like_a_photo_credit_is_kept() -> None:
 def test_related_label_followed_by_more_story_only_drops_the_label() -> None:
     page = [LEAD, SECOND, "Read more:", LEAD + " Later that day the minister visited the cranes."]
     assert clean_paragraphs(page) == [LEAD, SECOND, page[3]]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Home › Regions › Islands",
+        "News » Culture » Music",
+        "Read more: Islanders demand second ferry berth",
+        "Topics: Ferries, Islands, Transport",
+        "Tags: zoo, animals",
+        "Posted in Culture | Tagged music, orchestra | Leave a comment",
+    ],
+)
+def test_breadcrumbs_link_boxes_and_tag_lines_are_dropped(line: str) -> None:
+    assert clean_paragraphs([LEAD, line, SECOND]) == [LEAD, SECOND]
+
+
+def test_sentences_starting_with_tag_words_are_kept() -> None:
+    kept = [
+        "Topics discussed included the new cranes and the dredging schedule.",
+        "Read more about the port's history in the museum by the quay, which opened last year.",
+    ]
+    assert clean_paragraphs([LEAD, *kept, SECOND]) == [LEAD, *kept, SECOND]

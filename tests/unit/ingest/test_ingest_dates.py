@@ -65,9 +65,7 @@ def test_date_line_after_the_story_starts_is_ignored() -> None:
 
 
 def test_published_label_counts_and_beats_updated() -> None:
-    assert header_date(["Title", "Updated: 14 June 2023", "Published: 12 June 2023", STORY]) == dt.date(
-        2023, 6, 12
-    )
+    assert header_date(["Title", "Updated: 14 June 2023", "Published: 12 June 2023", STORY]) == dt.date(2023, 6, 12)
     assert header_date(["Title", "Last updated on June 14, 2023", STORY]) == dt.date(2023, 6, 14)
 
 
@@ -76,3 +74,12 @@ def test_parse_date_value_handles_structured_fields() -> None:
     assert parse_date_value("November 9, 2023") == dt.date(2023, 11, 9)
     assert parse_date_value("yesterday") is None
     assert parse_date_value(20240205) is None
+
+
+def test_byline_with_date_in_header_gives_the_date() -> None:
+    assert header_date(["Title", "By Ana Lind | March 5, 2024", STORY]) == dt.date(2024, 3, 5)
+    assert header_date(["Title", "March 5, 2024 · By Ana Lind", STORY]) == dt.date(2024, 3, 5)
+
+
+def test_line_with_date_but_no_byline_is_not_a_header_date() -> None:
+    assert header_date(["Title", "Kessel | March 5, 2024 | Weather", STORY]) is None

@@ -37,9 +37,7 @@ def test_html_utf8_page_with_widgets_in_the_dom() -> None:
     assert isinstance(article, ExtractedArticle)
     assert article.format == "html" and article.record is None
     assert article.title == "Lorn folk festival returns after four-year break"
-    assert article.standfirst is not None and article.standfirst.startswith(
-        "Organisers expect twenty thousand"
-    )
+    assert article.standfirst is not None and article.standfirst.startswith("Organisers expect twenty thousand")
     assert article.published_at == dt.date(2024, 7, 6)
     assert article.language == "en"
     assert article.author == "Petra Holm"
@@ -81,10 +79,7 @@ def test_html_nav_only_page_is_not_an_article() -> None:
 
 def test_html_date_mentioned_only_in_the_body_is_not_used() -> None:
     story = " ".join(["The committee met on March 3, 2021 to review the harbour budget in detail."] * 6)
-    html = (
-        "<html><head><title>Budget review</title></head>"
-        f"<body><article><p>{story}</p></article></body></html>"
-    )
+    html = f"<html><head><title>Budget review</title></head><body><article><p>{story}</p></article></body></html>"
     [article] = extract_articles("budget.html", html.encode(), OPTIONS)
     assert isinstance(article, ExtractedArticle)
     assert article.published_at is None
@@ -145,9 +140,7 @@ def test_gzip_is_unwrapped_and_name_suffix_dropped() -> None:
 def test_multi_member_gzip_is_read_whole() -> None:
     data = _read("port_strike_gtag.txt")
     half = len(data) // 2
-    [article] = extract_articles(
-        "port.txt.gz", gzip.compress(data[:half]) + gzip.compress(data[half:]), OPTIONS
-    )
+    [article] = extract_articles("port.txt.gz", gzip.compress(data[:half]) + gzip.compress(data[half:]), OPTIONS)
     assert isinstance(article, ExtractedArticle)
     assert article.text.endswith("as part of the settlement.")
 

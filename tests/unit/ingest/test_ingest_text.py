@@ -70,9 +70,7 @@ def test_gtag_header_date_caption_and_standfirst() -> None:
 def test_two_sentence_teaser_is_standfirst_and_subheadings_stay() -> None:
     article = _one("science_prize_related.txt")
     assert article.title == "Coral researchers win Lindqvist Prize"
-    assert article.standfirst is not None and article.standfirst.startswith(
-        "The Lindqvist Prize for marine science"
-    )
+    assert article.standfirst is not None and article.standfirst.startswith("The Lindqvist Prize for marine science")
     paragraphs = _paragraphs(article)
     assert paragraphs[0].startswith("Two marine biologists from the University of Tarn")
     assert "“A decade of patience”" in paragraphs
@@ -158,3 +156,28 @@ def test_min_body_words_option_is_respected() -> None:
     with pytest.raises(InvalidInput) as caught:
         extract_articles("bridge.txt", data, ExtractionOptions(min_body_words=5000))
     assert caught.value.reason is DeadLetterReason.NOT_AN_ARTICLE
+
+
+def test_breadcrumbs_skip_link_and_byline_with_date(tmp_path: Path) -> None:
+    story = (
+        "The island ferry operator has been fined for cancelling more than a hundred winter sailings "
+        "without the notice its contract requires, the transport regulator said on Tuesday in a statement."
+    )
+    page = "\n".join(
+        [
+            "Skip to content",
+            "Home › Regions › Islands",
+            "Ferry operator fined over cancelled sailings",
+            "By Ana Lind | March 5, 2024",
+            story,
+            "Read more: Islanders demand second ferry berth",
+            story.replace("Tuesday", "Wednesday"),
+            "Topics: Ferries, Islands",
+        ]
+    )
+    [article] = extract_articles("ferry.txt", page.encode(), OPTIONS)
+    assert isinstance(article, ExtractedArticle)
+    assert article.title == "Ferry operator fined over cancelled sailings"
+    assert article.author == "Ana Lind"
+    assert article.published_at == dt.date(2024, 3, 5)
+    assert _paragraphs(article) == [story, story.replace("Tuesday", "Wednesday")]
