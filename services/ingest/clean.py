@@ -48,7 +48,8 @@ _RELATED_MARKERS = re.compile(
     r"more on (?:the|this) topic:?|related articles?:?|related posts?:?|related stories:?|"
     r"related news:?|related:|show more|read more:?|more stories:?|more from .{1,40}|"
     r"you may also like:?|you might also like:?|recommended(?: for you)?:?|also read:?|"
-    r"most read:?|most popular:?|latest news:?|trending now:?"
+    r"most read:?|most popular:?|latest news:?|trending now:?|related topics:?|more on this story:?|"
+    r"top stories:?|editor'?s picks:?"
     r")$"
 )
 
@@ -127,7 +128,7 @@ _WIDGET_PATTERNS = re.compile(
     r"(?:read more|read also|also read|see also|related|watch|listen)\s*:\s*[^.]{1,120}|"
     # Tag and category footers: "Topics: Ferries, Islands", "Posted in Culture | Tagged music".
     r"(?:topics?|tags?|keywords|categories|category|filed under)\s*:\s*.{1,150}|"
-    r"posted in .{1,60}\|.{0,150}|tagged\s*:?\s+[^.]{1,100}"
+    r"posted in .{1,60}\|.{0,150}|tagged\s*:?\s+[^.]{1,100}|our standards:.{0,80}"
     r")$"
 )
 
@@ -144,7 +145,9 @@ _IMAGE_CREDIT = re.compile(
     r"\(?(?:photo|image|picture|pic)s?(?:graph)? by [^.]{1,50}|"
     r"\(?(?:file photo|representational image|representative image)\b.{0,100}|"
     r"credits?: .{1,80}|source of image: .{1,80}|"
-    r".{0,200}\((?:photo|image|picture|pic)s?(?:graph)? (?:by|credit|courtesy|:)[^)]{1,80}\)"
+    r".{0,200}\((?:photo|image|picture|pic)s?(?:graph)? (?:by|credit|courtesy|:)[^)]{1,80}\)|"
+    # A caption ending in its agency credit: "Rescue workers at the scene on Monday. (Reuters)".
+    r".{0,200}[.!?]\s*\((?:[^)]{0,40}/\s*)?(?:reuters|afp|ap|epa|getty images|ap photo|afp photo|reuters photo)\)"
     r")$"
 )
 
@@ -155,7 +158,8 @@ _CAPTION_HINT = re.compile(r"\((?:l|r|c|left|right|centre|center|front|top|botto
 _AGENCY_CREDIT = re.compile(
     r"^(?:"
     r"(?:international |news |wire )?agencies|with (?:inputs?|agency inputs?) from .{1,40}|"
-    r"with agency inputs|\(?(?:reuters|afp|ap|ani|pti|ians|xinhua|tass|dpa|efe|ansa|bernama)\)?|"
+    r"with agency inputs|(?:additional )?(?:reporting|writing|editing|compiled|produced) by .{1,120}|"
+    r"\(?(?:reuters|afp|ap|ani|pti|ians|xinhua|tass|dpa|efe|ansa|bernama)\)?|"
     r"(?:source|sources)\s*:\s*(?:agencies|wires|.{1,40} ?/ ?.{1,40})|"
     r"[-–—]\s*(?:reuters|afp|ap|ani|pti|ians|xinhua|tass|dpa|efe|agencies)"
     r")\.?$"

@@ -43,6 +43,8 @@ _TIME = (
     r"\s*(?:[a-z]{2,5}|[+-]\d\d:?\d\d)?)?"
 )
 
+_LEADING_TIME = re.compile(r"^\d{1,2}[:.]\d\d(?:\s*[ap]\.?m\.?)?(?:\s+[a-z]{2,5})?\s*[,|·–—-]\s*")
+
 _DATE_FORMS = [
     re.compile(rf"^(?:{_WEEKDAY})?{_MONTH}\s+{_DAY},?\s+{_YEAR}{_TIME}$"),  # March 31, 2022
     re.compile(rf"^(?:{_WEEKDAY})?{_DAY}\s+(?:of\s+)?{_MONTH},?\s+{_YEAR}{_TIME}$"),  # 31 March 2022
@@ -69,6 +71,8 @@ def parse_standalone_date(line: str) -> dt.date | None:
     key = " ".join(line.casefold().split()).strip(" .")
     if not key or len(key) > 60:
         return None
+    # A time may come first: "10:32 GMT, 4 June 2024".
+    key = _LEADING_TIME.sub("", key, count=1)
     for form in _DATE_FORMS:
         match = form.match(key)
         if match is None:

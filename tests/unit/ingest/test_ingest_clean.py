@@ -212,3 +212,22 @@ def test_sentences_starting_with_tag_words_are_kept() -> None:
         "Read more about the port's history in the museum by the quay, which opened last year.",
     ]
     assert clean_paragraphs([LEAD, *kept, SECOND]) == [LEAD, *kept, SECOND]
+
+
+def test_caption_ending_in_agency_credit_is_dropped() -> None:
+    caption = "Rescue workers inspect the blocked road near Edda on Monday. (Reuters)"
+    assert clean_paragraphs([LEAD, caption, SECOND]) == [LEAD, SECOND]
+
+
+def test_wire_reporting_credits_at_the_end_are_dropped() -> None:
+    page = [LEAD, SECOND, "Reporting by Jon Berg; Editing by Lise Moe", "Our Standards: The Trust Principles."]
+    assert clean_paragraphs(page) == [LEAD, SECOND]
+
+
+def test_reporting_credit_inside_the_story_is_kept() -> None:
+    line = "Reporting by the local paper first revealed the cracks in the harbour wall."
+    assert clean_paragraphs([LEAD, line, SECOND]) == [LEAD, line, SECOND]
+
+
+def test_related_topics_and_most_read_tail_is_cut() -> None:
+    assert clean_paragraphs([LEAD, SECOND, "Related Topics", "Most Read", "Port strike ends"]) == [LEAD, SECOND]

@@ -83,3 +83,8 @@ def test_byline_with_date_in_header_gives_the_date() -> None:
 
 def test_line_with_date_but_no_byline_is_not_a_header_date() -> None:
     assert header_date(["Title", "Kessel | March 5, 2024 | Weather", STORY]) is None
+
+
+def test_updated_line_with_time_first_is_used_when_nothing_else() -> None:
+    assert parse_standalone_date("10:32 GMT, 4 June 2024") == dt.date(2024, 6, 4)
+    assert header_date(["Title", "UPDATED: 10:32 GMT, 4 June 2024", STORY]) == dt.date(2024, 6, 4)
