@@ -158,8 +158,7 @@ _CAPTION_HINT = re.compile(r"\((?:l|r|c|left|right|centre|center|front|top|botto
 _AGENCY_CREDIT = re.compile(
     r"^(?:"
     r"(?:international |news |wire )?agencies|with (?:inputs?|agency inputs?) from .{1,40}|"
-    r"with agency inputs|(?:additional )?(?:reporting|writing|editing|compiled|produced) by .{1,120}|"
-    r"\(?(?:reuters|afp|ap|ani|pti|ians|xinhua|tass|dpa|efe|ansa|bernama)\)?|"
+    r"with agency inputs|\(?(?:reuters|afp|ap|ani|pti|ians|xinhua|tass|dpa|efe|ansa|bernama)\)?|"
     r"(?:source|sources)\s*:\s*(?:agencies|wires|.{1,40} ?/ ?.{1,40})|"
     r"[-–—]\s*(?:reuters|afp|ap|ani|pti|ians|xinhua|tass|dpa|efe|agencies)"
     r")\.?$"
@@ -266,11 +265,27 @@ def _cut_tail(paragraphs: list[str]) -> list[str]:
     return paragraphs
 
 
+_CREDIT_SEGMENT = re.compile(r"^(?:additional )?(?:reporting|writing|editing|compiled|produced) by (?P<names>.+)$")
+
+
+def _is_reporting_credit(key: str) -> bool:
+    """Wire credits like "Reporting by Jon Berg; Editing by Lise Moe": every segment a role and a few names.
+
+    The word limit keeps a last story sentence such as "Reporting by the local paper first revealed ..."
+    """
+    segments = [segment.strip() for segment in key.rstrip(".").split(";")]
+    for segment in segments:
+        match = _CREDIT_SEGMENT.match(segment)
+        if match is None or word_count(match.group("names")) > 6:
+            return False
+    return True
+
+
 def _drop_trailing_credits(paragraphs: list[str]) -> list[str]:
     end = len(paragraphs)
     while end > 0:
         key = normalise_line(paragraphs[end - 1])
-        if key and len(key) <= 80 and (_AGENCY_CREDIT.match(key) or key in _WIDGET_LINES):
+        if key and len(key) <= 120 and (_AGENCY_CREDIT.match(key) or _is_reporting_credit(key) or key in _WIDGET_LINES):
             end -= 1
             continue
         break

@@ -231,3 +231,8 @@ def test_reporting_credit_inside_the_story_is_kept() -> None:
 
 def test_related_topics_and_most_read_tail_is_cut() -> None:
     assert clean_paragraphs([LEAD, SECOND, "Related Topics", "Most Read", "Port strike ends"]) == [LEAD, SECOND]
+
+
+def test_last_story_sentence_starting_like_a_credit_is_kept() -> None:
+    last = "Reporting by the local paper first revealed the cracks in the harbour wall."
+    assert clean_paragraphs([LEAD, SECOND, last]) == [LEAD, SECOND, last]
