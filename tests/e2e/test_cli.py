@@ -1,0 +1,101 @@
+"""The README's user path: `newsflow run --inbox DIR --until-idle`, then `newsflow export`, on the
+embedded broker and embedded Postgres, exactly as a new user runs them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.contracts import EnrichedArticle
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "ingest"
+SEEDS = REPO.parent / "shared" / "seeds"
+
+
+def newsflow(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "NEWSFLOW_HOME")}
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def export(cwd: Path) -> list[EnrichedArticle]:
+    result = newsflow(cwd, "export", "--format", "jsonl")
+    assert result.returncode == 0, result.stderr
+    return [EnrichedArticle.model_validate_json(line) for line in result.stdout.splitlines()]
+
+
+def test_run_until_idle_stores_every_file_or_dead_letters_it_and_export_reads_it_back(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("trade_talks_comments.txt", "festival_utf8_widgets.html", "articles.jsonl"):
+        shutil.copy(FIXTURES / name, inbox / name)
+    (inbox / "empty.txt").write_bytes(b"")
+    (inbox / "image.png").write_bytes((FIXTURES / "image.png").read_bytes())
+
+    result = newsflow(tmp_path, "run", "--inbox", "inbox", "--until-idle")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "files: 5" in result.stdout
+    assert "dead-lettered at ingest: 3 (binary 1, empty 1, malformed_json 1)" in result.stdout, result.stdout
+
+    articles = export(tmp_path)
+    by_file: dict[str, list[EnrichedArticle]] = {}
+    for article in articles:
+        by_file.setdefault(Path(article.source.uri).name, []).append(article)
+    assert set(by_file) == {"trade_talks_comments.txt", "festival_utf8_widgets.html", "articles.jsonl"}
+    assert f"stored: {len(articles)} articles" in result.stdout
+    trade = by_file["trade_talks_comments.txt"][0]
+    assert trade.title.startswith("Slow Progress, But No Breakthrough")
+    assert "Notify of" not in trade.text and "View all comments" not in trade.text
+    assert any(e.label == "PERSON" for e in trade.entities)
+    assert all(not q.text.startswith(("“", "«", '"')) for q in trade.quotes)
+    assert trade.topics and trade.story_id
+
+    # A second run over the same folder publishes nothing again and stores nothing twice.
+    again = newsflow(tmp_path, "run", "--inbox", "inbox", "--until-idle")
+    assert again.returncode == 0, again.stderr
+    assert "files: 0" in again.stdout
+    assert len(export(tmp_path)) == len(articles)
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="shared seeds not present")
+def test_the_five_seeds_are_stored_with_clean_text_speakers_and_stories(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SEEDS, inbox)
+    result = newsflow(tmp_path, "run", "--inbox", "inbox", "--until-idle")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "stored: 5 articles" in result.stdout
+    articles = {Path(a.source.uri).name[:3]: a for a in export(tmp_path)}
+    assert set(articles) == {"000", "001", "002", "003", "004"}
+    for article in articles.values():
+        for boilerplate in ("Notify of", "Show More", "bloggers like this", "Post a Comment", "gtag", "IMAGE SOURCE"):
+            assert boilerplate not in article.text
+        assert not article.text.startswith(article.title)
+    quotes = [q for a in articles.values() for q in a.quotes]
+
+    def speaker_of(opening: str) -> str | None:
+        matches = [q.speaker for q in quotes if q.text.startswith(opening)]
+        assert matches, f"no quote starting {opening!r}"
+        return matches[0]
+
+    assert speaker_of("Russia and China will move") == "Sergey Lavrov"
+    assert speaker_of("Since the conflict erupted") == "Zhao Lijian"
+    assert speaker_of("there is no limit to China") == "Wang Wenbin"
+    assert speaker_of("China is willing to work") == "Wang Yi"
+    assert speaker_of("The world expects us") == "Antony Blinken"
+    assert speaker_of("I expect both sides") == "Ryan Hass"
+    assert articles["000"].story_id == articles["001"].story_id == articles["002"].story_id
+    assert len({articles["000"].story_id, articles["003"].story_id, articles["004"].story_id}) == 3
