@@ -6,13 +6,15 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from services.localstack import EmbeddedBroker, ServiceProcess
+from services.localstack import EmbeddedBroker, ServiceProcess, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -26,10 +28,16 @@ GOOD = [
 ]
 
 
+def http_get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), ""
+
+
 class Pipeline:
-    def __init__(
-        self, broker: EmbeddedBroker, database_url: str, home: Path, inbox: Path, **extra: str
-    ) -> None:
+    def __init__(self, broker: EmbeddedBroker, database_url: str, home: Path, inbox: Path, **extra: str) -> None:
         self.home = home
         self.env = {
             "NEWSFLOW_HOME": str(home),
@@ -65,9 +73,7 @@ class Pipeline:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for stage, process in self.processes.items():
-                assert process.running(), (
-                    f"{stage} died: {(self.home / 'logs' / f'{stage}.log').read_text()[-3000:]}"
-                )
+                assert process.running(), f"{stage} died: {(self.home / 'logs' / f'{stage}.log').read_text()[-3000:]}"
             if predicate():
                 return
             time.sleep(0.3)
@@ -95,8 +101,9 @@ def test_files_dropped_in_a_folder_become_rows(pipeline: Pipeline, tmp_path: Pat
         (inbox / name).write_bytes((FIXTURES / name).read_bytes())
     (inbox / "empty.txt").write_bytes(b"")
     (inbox / "image.png").write_bytes((FIXTURES / "image.png").read_bytes())
-    for stage in ("store", "enrich", "ingest"):
-        pipeline.start(stage)
+    ports = {stage: free_port() for stage in ("store", "enrich", "ingest")}
+    for stage, port in ports.items():
+        pipeline.start(stage, METRICS_PORT=str(port))
     pipeline.wait_for(
         lambda: (
             pipeline.count("SELECT count(*) FROM articles") == 3
@@ -119,10 +126,19 @@ def test_files_dropped_in_a_folder_become_rows(pipeline: Pipeline, tmp_path: Pat
     assert people is not None and people[0] > 0
     assert {Path(uri).name for uri in uris} == set(GOOD[:4])
 
+    # Every stage serves its metrics, liveness and readiness.
+    scraped = {stage: http_get(port, "/metrics")[1] for stage, port in ports.items()}
+    assert 'newsflow_dead_letters_total{reason="empty",stage="ingest"} 1.0' in scraped["ingest"]
+    assert 'newsflow_ingest_objects_total{outcome="ok",source_kind="local"} 4.0' in scraped["ingest"]
+    assert 'newsflow_messages_processed_total{outcome="ok",stage="enrich"} 4.0' in scraped["enrich"]
+    assert 'newsflow_store_rows_written_total{table="articles"} 4.0' in scraped["store"]
+    assert "newsflow_batch_processing_seconds_bucket" in scraped["store"]
+    for port in ports.values():
+        assert http_get(port, "/healthz")[0] == 200
+        assert http_get(port, "/readyz")[0] == 200
 
-def test_a_store_killed_mid_run_loses_nothing_and_duplicates_nothing(
-    pipeline: Pipeline, tmp_path: Path
-) -> None:
+
+def test_a_store_killed_mid_run_loses_nothing_and_duplicates_nothing(pipeline: Pipeline, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     total = 40
     for i in range(total):
@@ -131,9 +147,7 @@ def test_a_store_killed_mid_run_loses_nothing_and_duplicates_nothing(
         # Distinct articles: each copy gets a sentence of its own at the end of the story body.
         marker = f"\n\nThe desk filed this as update number {i} of the series, after checking every figure.\n".encode()
         if name.endswith(".html"):
-            data = data.replace(
-                b"</article>", f"<p>Update number {i} of the series was filed.</p></article>".encode()
-            )
+            data = data.replace(b"</article>", f"<p>Update number {i} of the series was filed.</p></article>".encode())
         else:
             data = data.replace(b"\n\n", marker, 1) if i else data
         (inbox / f"{i:03d}_{name}").write_bytes(data)
