@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -24,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.contracts.schemas import check_schemas, write_schemas
+from services.ingest.ledger import DoneVersion, Ledger
 from services.localstack import EmbeddedBroker, EmbeddedPostgres, ServiceProcess
+from services.store.repository import Repository
 
 STAGES = ("store", "enrich", "ingest")  # start order: consumers first, so nothing waits on a join
 
@@ -97,9 +100,7 @@ def _stack() -> Iterator[Stack]:
             broker.kill()
 
 
-def _repository(url: str):  # type: ignore[no-untyped-def]
-    from services.store.repository import Repository
-
+def _repository(url: str) -> Repository:
     return Repository(url)
 
 
@@ -111,16 +112,69 @@ def _format_counts(counts: dict[str, int]) -> str:
     )
 
 
+def _unfinished_versions(stack: Stack, repository: Repository) -> list[DoneVersion]:
+    """Object versions ingest recorded as published whose events have not reached Postgres yet."""
+    ledger_path = stack.home / "ingest-ledger.sqlite3"
+    if not ledger_path.exists():
+        return []
+    ledger = Ledger(ledger_path)
+    try:
+        done = list(ledger.done_versions())
+    finally:
+        ledger.close()
+    article_ids = [a for v in done for a in v.article_ids]
+    dead_letter_ids = [d for v in done for d in v.dead_letter_ids]
+    arrived = repository.stored_article_ids(article_ids) | repository.dead_lettered_article_ids(article_ids)
+    arrived |= repository.dead_letter_ids(dead_letter_ids)
+    return [v for v in done if not set(v.article_ids + v.dead_letter_ids) <= arrived]
+
+
+def _reconcile(stack: Stack, repository: Repository) -> int:
+    """The embedded broker keeps messages in memory only: events that were in flight when the last
+    session stopped are gone with it. Make their object versions new again so ingest republishes
+    them (downstream writes are idempotent, so anything that did arrive is not doubled)."""
+    if stack.broker is None:
+        return 0  # a real Kafka still holds them; consumers resume from their committed offsets
+    unfinished = _unfinished_versions(stack, repository)
+    if unfinished:
+        ledger = Ledger(stack.home / "ingest-ledger.sqlite3")
+        try:
+            for version in unfinished:
+                ledger.forget(version.uri, version.version)
+        finally:
+            ledger.close()
+    return len(unfinished)
+
+
+def _drain(stack: Stack, repository: Repository, timeout_s: float) -> bool:
+    """After ingest stopped: wait until everything it published is stored or dead-lettered."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not _unfinished_versions(stack, repository):
+            return True
+        if _crashed(stack):
+            return False
+        time.sleep(0.5)
+    return False
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     inbox = Path(args.inbox).resolve()
     inbox.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop drains like Ctrl-C
     with _stack() as stack:
         _migrate(stack.database_url)
+        with _repository(stack.database_url) as repository:
+            requeued = _reconcile(stack, repository)
+        if requeued:
+            print(f"{requeued} file(s) were in flight when the last session stopped; publishing them again")
         for stage in STAGES:
             stack.start_service(stage, inbox)
-        print(
-            f"newsflow dev: watching {inbox} (broker {stack.bootstrap_servers}); logs in {stack.home / 'logs'}"
-        )
+        print(f"newsflow dev: watching {inbox} (broker {stack.bootstrap_servers}); logs in {stack.home / 'logs'}")
         print("Drop files into the inbox; Ctrl-C stops every process.", flush=True)
         last = ""
         restarts: dict[str, float] = {}
@@ -142,7 +196,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
                             process.stop()
                             stack.start_service(stage, inbox)
         except KeyboardInterrupt:
-            print("\nstopping...", flush=True)
+            print("\nstopping: ingest first, then waiting for what it published to be stored...", flush=True)
+            stack.services["ingest"].stop()
+            with _repository(stack.database_url) as repository:
+                if not _drain(stack, repository, timeout_s=120):
+                    print("not everything was stored; it will be published again on the next start", flush=True)
     return 0
 
 
@@ -187,9 +245,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 if len(stored | refused) == len(article_ids) and len(ingest_dead) == len(dead_letter_ids):
                     break
                 if _crashed(stack) or time.monotonic() > deadline:
-                    waiting = (
-                        len(article_ids) - len(stored | refused) + len(dead_letter_ids) - len(ingest_dead)
-                    )
+                    waiting = len(article_ids) - len(stored | refused) + len(dead_letter_ids) - len(ingest_dead)
                     print(f"gave up: {waiting} events not stored after {args.timeout}s", file=sys.stderr)
                     return 1
                 time.sleep(0.25)

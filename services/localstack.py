@@ -21,6 +21,17 @@ from typing import IO, Any
 log = logging.getLogger(__name__)
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the supervisor dies (even by SIGKILL), the child gets SIGTERM
+    instead of running on as an orphan (Linux prctl PR_SET_PDEATHSIG; a no-op elsewhere)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -63,6 +74,7 @@ class EmbeddedBroker:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         wait_for_port("127.0.0.1", self.port, 15)
 
@@ -120,9 +132,7 @@ class EmbeddedPostgres:
 class ServiceProcess:
     """One newsflow service as a child process (``python -m services.<stage>``)."""
 
-    def __init__(
-        self, stage: str, env: Mapping[str, str], log_path: Path, args: list[str] | None = None
-    ) -> None:
+    def __init__(self, stage: str, env: Mapping[str, str], log_path: Path, args: list[str] | None = None) -> None:
         self.stage = stage
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
@@ -131,6 +141,10 @@ class ServiceProcess:
             env={**os.environ, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            # Own process group: Ctrl-C reaches the supervisor only, which stops the services in
+            # order (ingest first, then drains) instead of all at once.
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
     def running(self) -> bool:

@@ -8,7 +8,17 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class DoneVersion:
+    uri: str
+    version: str
+    article_ids: list[str]
+    dead_letter_ids: list[str]
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS object_versions (
@@ -17,6 +27,7 @@ CREATE TABLE IF NOT EXISTS object_versions (
     sha256 TEXT,
     outcome TEXT NOT NULL,
     article_ids TEXT NOT NULL,
+    dead_letter_ids TEXT NOT NULL,
     done_at REAL NOT NULL,
     PRIMARY KEY (uri, version)
 );
@@ -39,26 +50,37 @@ class Ledger:
         self._db.executescript(_SCHEMA)
 
     def is_done(self, uri: str, version: str) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM object_versions WHERE uri = ? AND version = ?", (uri, version)
-        ).fetchone()
+        row = self._db.execute("SELECT 1 FROM object_versions WHERE uri = ? AND version = ?", (uri, version)).fetchone()
         return row is not None
 
     def content_done(self, uri: str, sha256: str) -> bool:
         """The same bytes at the same place were already handled (a touch, or a copy over itself)."""
-        row = self._db.execute(
-            "SELECT 1 FROM object_versions WHERE uri = ? AND sha256 = ?", (uri, sha256)
-        ).fetchone()
+        row = self._db.execute("SELECT 1 FROM object_versions WHERE uri = ? AND sha256 = ?", (uri, sha256)).fetchone()
         return row is not None
 
     def mark_done(
-        self, uri: str, version: str, sha256: str | None, outcome: str, article_ids: list[str]
+        self,
+        uri: str,
+        version: str,
+        sha256: str | None,
+        outcome: str,
+        article_ids: list[str],
+        dead_letter_ids: list[str],
     ) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO object_versions (uri, version, sha256, outcome, article_ids, done_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (uri, version, sha256, outcome, json.dumps(article_ids), time.time()),
+            "INSERT OR REPLACE INTO object_versions"
+            " (uri, version, sha256, outcome, article_ids, dead_letter_ids, done_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (uri, version, sha256, outcome, json.dumps(article_ids), json.dumps(dead_letter_ids), time.time()),
         )
+
+    def done_versions(self) -> Iterator[DoneVersion]:
+        rows = self._db.execute("SELECT uri, version, article_ids, dead_letter_ids FROM object_versions").fetchall()
+        for uri, version, article_ids, dead_letter_ids in rows:
+            yield DoneVersion(str(uri), str(version), json.loads(article_ids), json.loads(dead_letter_ids))
+
+    def forget(self, uri: str, version: str) -> None:
+        """Make a version new again, so the next scan reads and publishes it once more."""
+        self._db.execute("DELETE FROM object_versions WHERE uri = ? AND version = ?", (uri, version))
 
     def add_signature(self, article_id: str, signature: bytes) -> None:
         self._db.execute(
@@ -67,9 +89,7 @@ class Ledger:
         )
 
     def signatures(self) -> Iterator[tuple[str, bytes]]:
-        for article_id, signature in self._db.execute(
-            "SELECT article_id, signature FROM signatures ORDER BY added_at"
-        ):
+        for article_id, signature in self._db.execute("SELECT article_id, signature FROM signatures ORDER BY added_at"):
             yield str(article_id), bytes(signature)
 
     def checkpoint(self, name: str) -> str | None:

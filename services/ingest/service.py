@@ -128,8 +128,9 @@ class IngestService:
         # Acknowledged by the broker: now the versions may be recorded as done.
         for item in handled:
             article_ids = [o.key for o in item.events if o.topic == Topics.CLEANED]
+            dead_letter_ids = [o.event.dead_letter_id for o in item.events if isinstance(o.event, DeadLetter)]
             self._ledger.mark_done(
-                item.obj.uri, item.obj.version, item.sha256, item.outcome.value, article_ids
+                item.obj.uri, item.obj.version, item.sha256, item.outcome.value, article_ids, dead_letter_ids
             )
             metrics.INGEST_OBJECTS.labels(self._source.kind, item.outcome).inc()
             self._record(item)
@@ -153,9 +154,7 @@ class IngestService:
             try:
                 data = self._source.read(obj, self._options.max_bytes)
             except ObjectVanished:
-                source = SourceRef(
-                    uri=obj.uri, version=obj.version, format="unknown", size=obj.size, sha256=""
-                )
+                source = SourceRef(uri=obj.uri, version=obj.version, format="unknown", size=obj.size, sha256="")
                 dead = deadletters.for_source(
                     Stage.INGEST,
                     DeadLetterReason.VANISHED,
@@ -181,11 +180,7 @@ class IngestService:
                 dead = deadletters.for_source(Stage.INGEST, exc.reason, exc.detail, source, kept)
                 return _Handled(obj, sha256, [self._dead_letter_event(dead)], metrics.Outcome.DEAD_LETTER)
         events = [self._event_for(result, source, data, sha256) for result in results]
-        outcome = (
-            metrics.Outcome.OK
-            if any(e.topic == Topics.CLEANED for e in events)
-            else metrics.Outcome.DEAD_LETTER
-        )
+        outcome = metrics.Outcome.OK if any(e.topic == Topics.CLEANED for e in events) else metrics.Outcome.DEAD_LETTER
         return _Handled(obj, sha256, events, outcome)
 
     def _event_for(
