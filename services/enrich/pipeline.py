@@ -11,19 +11,35 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 
 from spacy.language import Language
+from spacy.tokens import Doc
 
-from services.contracts.events import CleanedArticle, EnrichedArticle, EnrichmentInfo, QuoteKind
+from services.contracts.events import CleanedArticle, EnrichedArticle, EnrichmentInfo, Quote
 from services.enrich import ENRICHER_VERSION
-from services.enrich.entities import analyse_entities
+from services.enrich.entities import EntityAnalysis, analyse_entities
 from services.enrich.nlp import model_identity
 from services.enrich.quotes import extract_quotes
-from services.enrich.stories import StoryStore, extract_features
+from services.enrich.stories import StoryFeatures, StoryStore, extract_features
 from services.enrich.taxonomy import Taxonomy
 from services.enrich.topics import keyphrases, score_topics
 
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def story_features(
+    article: CleanedArticle, doc: Doc, analysis: EntityAnalysis, quotes: Sequence[Quote]
+) -> StoryFeatures:
+    """What story assignment sees of an article (also used by tests that replay arrival orders)."""
+    return extract_features(
+        article.article_id,
+        doc,
+        analysis,
+        published=article.published_at,
+        ingested=article.ingested_at.date(),
+        # Every kind: a short quoted fragment echoed by another report is evidence too.
+        quotes=[q.text for q in quotes],
+    )
 
 
 class Enricher:
@@ -61,14 +77,7 @@ class Enricher:
             quotes = extract_quotes(doc, analysis)
             topics = score_topics(title, article.text, self.taxonomy)
             phrases = keyphrases(doc, analysis)
-            features = extract_features(
-                article.article_id,
-                doc,
-                analysis,
-                published=article.published_at,
-                ingested=article.ingested_at.date(),
-                quotes=[q.text for q in quotes if q.kind is QuoteKind.FULL],
-            )
+            features = story_features(article, doc, analysis, quotes)
             decision = self.stories.assign(features)
             fields = article.model_dump(exclude={"schema_version"})
             out.append(

@@ -7,12 +7,24 @@ whose score passes ``JOIN_THRESHOLD``; otherwise it founds a new story whose id 
 Evidence, in order:
 
 * hard gates: when both sides have a known *publication* date, more than ``WINDOW_DAYS`` between the
-  article and the story's date range rules the story out. With only an ingestion date (unknown
-  publication date) the gate uses ``WEAK_WINDOW_DAYS``. Explicit calendar dates of the event ("March
-  31", "30 March 2022") mentioned on both sides that never coincide, or explicit years that never
-  coincide, count against the story (a different meeting of the same people).
-* content: cosine of TF-IDF vectors over content lemmas, plus an IDF-weighted Jaccard over canonical
-  entity ids (people, organisations) and places, plus a bonus for shared event dates.
+  article and the story's published range rules the story out. Two articles known only by their
+  ingestion dates use ``WEAK_WINDOW_DAYS``. An ingestion date is only an upper bound of the publication
+  date, so against a known publication date it gates only when it proves a gap (published more than
+  ``WINDOW_DAYS`` after the other side was already ingested).
+* date evidence, never a gate: explicit calendar dates of the event ("March 30 and 31", "30 March")
+  mentioned on both sides that coincide or never coincide; explicit years that never coincide; and when
+  one side has a publication date and the other has not, that date against the other side's mentioned
+  event dates (within ``DATE_MATCH_DAYS``: a bonus; ``WINDOW_DAYS`` or more from all of them: a strong
+  penalty) and years.
+* content: cosine of TF-IDF vectors over content lemmas, an IDF-weighted Jaccard over canonical entity
+  ids (people, organisations) and places, and *echo*: word 4-grams of one side's quotes that occur in
+  the other side's text. Reports of one event repeat the same quoted words (agency copy, official
+  readouts), quoted or paraphrased; a different meeting of the same people rarely does.
+
+Order independence: a story is compared through the union of its members (term centroid, entity and
+place sets, event dates, published and ingested ranges, every member's text 4-grams), so an article
+that fits any member as well as the founder can join, and a later article choosing between stories
+takes the best-scoring one.
 
 IDF comes from the store's document frequencies, so terms common to every story (the two ministers'
 names in a beat that covers them) weigh less than what is specific to one event (a town, a date).
@@ -21,6 +33,7 @@ names in a beat that covers them) weigh less than what is specific to one event 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import re
 from collections import Counter
@@ -28,13 +41,20 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.tokens import Doc
 
 from services.enrich.entities import PLACE_LABELS, EntityAnalysis
 
 WINDOW_DAYS = 7
 WEAK_WINDOW_DAYS = 45
-JOIN_THRESHOLD = 0.26
+DATE_MATCH_DAYS = 2  # a publication date this close to a mentioned event date supports the story
+DATE_MATCH_BONUS = 0.12
+DATE_CONFLICT_PENALTY = 0.3  # publication date WINDOW_DAYS or more from every mentioned event date
+EVENT_DATE_BONUS = 0.08  # both texts mention event dates: shared (bonus) or disjoint (penalty)
+YEAR_PENALTY = 0.1
+JOIN_THRESHOLD = 0.3
+MAX_CANDIDATES = 500  # most recently updated candidate stories compared (both stores)
 MAX_STORY_TERMS = 400
 TERM_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ"})
 ENTITY_PREFIX = "ent:"
@@ -68,8 +88,12 @@ _MONTH_DAY = re.compile(
 )
 _YEAR = re.compile(r"\b(19[5-9]\d|20\d\d)\b")
 _QWORD = re.compile(r"[a-z0-9]+")
-QUOTE_SHINGLES_FULL = 5  # shared quote trigrams that count as full evidence of the same event
-MAX_STORY_SHINGLES = 600
+SHINGLE_WORDS = 4
+# Echoed 4-grams beyond the first (one is chance: "Russia and China will") until full evidence.
+ECHO_FREE = 1
+ECHO_FULL = 4
+MAX_STORY_SHINGLES = 1000  # quote 4-grams kept per story (smallest hashes: order-independent)
+W_TEXT, W_ENTS, W_ECHO = 0.4, 0.25, 0.35
 
 
 @dataclass(frozen=True)
@@ -82,22 +106,24 @@ class StoryFeatures:
     entities: frozenset[str]  # canonical ids of people/organisations/events
     places: frozenset[str]
     terms: Mapping[str, float]  # sublinear tf of lemmas and entity ids
-    quote_shingles: frozenset[str] = frozenset()  # word trigrams of the article's quotes
+    quote_shingles: frozenset[int] = frozenset()  # hashed word 4-grams of the article's quotes
+    text_shingles: frozenset[int] = frozenset()  # hashed word 4-grams of the whole text
 
 
 @dataclass
 class StoryState:
     story_id: str
-    first_day: dt.date | None
-    last_day: dt.date | None
-    days_published: bool
+    published_first: dt.date | None  # range of the members' known publication dates
+    published_last: dt.date | None
+    ingested_first: dt.date | None  # range of the ingestion dates of members without one
+    ingested_last: dt.date | None
     n_articles: int
     years: set[int] = field(default_factory=set)
     event_dates: set[str] = field(default_factory=set)
     entities: Counter[str] = field(default_factory=Counter)
     places: Counter[str] = field(default_factory=Counter)
     terms: dict[str, float] = field(default_factory=dict)
-    quote_shingles: set[str] = field(default_factory=set)
+    quote_shingles: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -141,23 +167,16 @@ def extract_features(
             entities.add(e.canonical_id)
     tf: Counter[str] = Counter()
     for tok in doc:
-        if (
-            tok.pos_ in TERM_POS
-            and tok.is_alpha
-            and not tok.is_stop
-            and len(tok.text) > 2
-            and not tok.ent_type_
-        ):
+        if tok.pos_ in TERM_POS and tok.is_alpha and not tok.is_stop and len(tok.text) > 2 and not tok.ent_type_:
             tf[tok.lemma_.lower()] += 1
     for e in analysis.entities:
         if e.label not in ("DATE", "TIME", "CARDINAL", "ORDINAL", "PERCENT", "MONEY", "QUANTITY"):
             tf[ENTITY_PREFIX + e.canonical_id] += e.count
     terms = {t: 1.0 + math.log(n) for t, n in tf.items()}
     day = published or ingested
-    shingles: set[str] = set()
+    quote_shingles: set[int] = set()
     for q in quotes:
-        words = _QWORD.findall(q.lower())
-        shingles.update(" ".join(words[i : i + 3]) for i in range(len(words) - 2))
+        quote_shingles |= shingles(q)
     return StoryFeatures(
         article_id=article_id,
         day=day,
@@ -167,16 +186,34 @@ def extract_features(
         entities=frozenset(entities),
         places=frozenset(places),
         terms=terms,
-        quote_shingles=frozenset(shingles),
+        quote_shingles=frozenset(quote_shingles),
+        text_shingles=frozenset(shingles(doc.text)),
     )
+
+
+def _stable_hash(gram: str) -> int:
+    # Not ``hash()``: that is salted per process, and shingles are shared through the sqlite store.
+    return int.from_bytes(hashlib.blake2b(gram.encode("utf-8"), digest_size=8).digest(), "big") >> 1
+
+
+def shingles(text: str) -> set[int]:
+    """Stable 63-bit hashes of the word 4-grams of ``text``, skipping those made only of stop words."""
+    words = _QWORD.findall(text.lower())
+    stop = [w in STOP_WORDS for w in words]
+    return {
+        _stable_hash(" ".join(words[i : i + SHINGLE_WORDS]))
+        for i in range(len(words) - SHINGLE_WORDS + 1)
+        if not all(stop[i : i + SHINGLE_WORDS])
+    }
 
 
 def _cosine(a: Mapping[str, float], b: Mapping[str, float], idf: Callable[[str], float]) -> float:
     if not a or not b:
         return 0.0
+    wa = {t: v * idf(t) for t, v in a.items()}
     small, large = (a, b) if len(a) <= len(b) else (b, a)
-    dot = sum(v * idf(t) ** 2 * large[t] for t, v in small.items() if t in large)
-    na = math.sqrt(sum((v * idf(t)) ** 2 for t, v in a.items()))
+    dot = sum(wa[t] * idf(t) * b[t] for t in small if t in large)
+    na = math.sqrt(sum(w * w for w in wa.values()))
     nb = math.sqrt(sum((v * idf(t)) ** 2 for t, v in b.items()))
     return dot / (na * nb) if na and nb else 0.0
 
@@ -190,41 +227,113 @@ def _weighted_jaccard(a: Iterable[str], b: Iterable[str], idf: Callable[[str], f
     return inter / sum(idf(ENTITY_PREFIX + x) for x in union)
 
 
-def _day_gap(f: StoryFeatures, s: StoryState) -> int | None:
-    if f.day is None or s.first_day is None or s.last_day is None:
-        return None
-    if f.day < s.first_day:
-        return (s.first_day - f.day).days
-    if f.day > s.last_day:
-        return (f.day - s.last_day).days
+def _range_gap(day: dt.date, first: dt.date, last: dt.date) -> int:
+    if day < first:
+        return (first - day).days
+    if day > last:
+        return (day - last).days
     return 0
 
 
-def similarity(f: StoryFeatures, s: StoryState, idf: Callable[[str], float]) -> float | None:
+def _gated(f: StoryFeatures, s: StoryState) -> bool:
+    """True when the article is provably too far in time from every member of the story.
+
+    A publication date is exact; an ingestion date (no publication date known) is an upper bound of
+    the publication date, and two of them are compared with the wide ``WEAK_WINDOW_DAYS``.
+    """
+    if f.day is None:
+        return False
+    far: list[bool] = []
+    if f.day_is_published:
+        if s.published_first is not None and s.published_last is not None:
+            far.append(_range_gap(f.day, s.published_first, s.published_last) > WINDOW_DAYS)
+        if s.ingested_last is not None:
+            # Every undated member was published on or before its ingestion.
+            far.append((f.day - s.ingested_last).days > WINDOW_DAYS)
+    else:
+        if s.published_first is not None:
+            far.append((s.published_first - f.day).days > WINDOW_DAYS)
+        if s.ingested_first is not None and s.ingested_last is not None:
+            far.append(_range_gap(f.day, s.ingested_first, s.ingested_last) > WEAK_WINDOW_DAYS)
+    return bool(far) and all(far)
+
+
+def _mention_gap(month_day: str, first: dt.date, last: dt.date) -> int | None:
+    """Days between a year-less mentioned date ("03-31") and a date range, over the nearby years."""
+    month, dom = int(month_day[:2]), int(month_day[3:])
+    best: int | None = None
+    for year in range(first.year - 1, last.year + 2):
+        try:
+            day = dt.date(year, month, dom)
+        except ValueError:
+            continue
+        gap = _range_gap(day, first, last)
+        best = gap if best is None else min(best, gap)
+    return best
+
+
+def _published_vs_mentions(first: dt.date, last: dt.date, event_dates: Iterable[str], years: Iterable[int]) -> float:
+    """Evidence of publication dates against the event dates and years the other side mentions."""
+    score = 0.0
+    ys = set(years)
+    if ys and not any(first.year <= y <= last.year for y in ys):
+        score -= YEAR_PENALTY
+    gaps = [g for md in event_dates if (g := _mention_gap(md, first, last)) is not None]
+    if gaps:
+        if min(gaps) <= DATE_MATCH_DAYS:
+            score += DATE_MATCH_BONUS
+        elif min(gaps) >= WINDOW_DAYS:
+            score -= DATE_CONFLICT_PENALTY
+    return score
+
+
+def date_evidence(f: StoryFeatures, s: StoryState) -> float:
+    """Score adjustment from mentioned dates and years (never a gate)."""
+    score = 0.0
+    if f.event_dates and s.event_dates:
+        score += EVENT_DATE_BONUS if f.event_dates & s.event_dates else -EVENT_DATE_BONUS
+    if f.years and s.years and not (f.years & s.years):
+        score -= YEAR_PENALTY
+    if f.day_is_published and f.day is not None and s.published_first is None:
+        score += _published_vs_mentions(f.day, f.day, s.event_dates, s.years)
+    elif not f.day_is_published and s.published_first is not None and s.published_last is not None:
+        score += _published_vs_mentions(s.published_first, s.published_last, f.event_dates, f.years)
+    return score
+
+
+def echo_count(f: StoryFeatures, s: StoryState, quote_hits: int) -> int:
+    """4-grams quoted on one side and present in the other side's text.
+
+    ``quote_hits`` is how many of the article's quote 4-grams occur in the texts of the story's members
+    (the store looks them up in its shingle index); the story's quote 4-grams are checked against the
+    article's text here. 4-grams quoted on both sides are in both counts and are subtracted once.
+    """
+    return quote_hits + len(s.quote_shingles & f.text_shingles) - len(s.quote_shingles & f.quote_shingles)
+
+
+def similarity(f: StoryFeatures, s: StoryState, idf: Callable[[str], float], quote_hits: int = 0) -> float | None:
     """Score in 0..1, or None when a hard gate rules the story out."""
-    gap = _day_gap(f, s)
-    if gap is not None:
-        window = WINDOW_DAYS if (f.day_is_published and s.days_published) else WEAK_WINDOW_DAYS
-        if gap > window:
-            return None
+    if _gated(f, s):
+        return None
     text = _cosine(f.terms, s.terms, idf)
     ents = _weighted_jaccard(f.entities | f.places, set(s.entities) | set(s.places), idf)
-    # Same-event reports repeat the same quotes (agency copy, official readouts); a different meeting
-    # of the same people rarely repeats the same words.
-    shared_quotes = len(f.quote_shingles & s.quote_shingles)
-    quoted = min(1.0, shared_quotes / QUOTE_SHINGLES_FULL)
-    score = 0.5 * text + 0.3 * ents + 0.2 * quoted
-    if f.event_dates and s.event_dates:
-        score += 0.08 if f.event_dates & s.event_dates else -0.08
-    if f.years and s.years and not (f.years & s.years):
-        score -= 0.1
+    echoed = echo_count(f, s, quote_hits)
+    echo = min(1.0, max(0, echoed - ECHO_FREE) / (ECHO_FULL - ECHO_FREE))
+    score = W_TEXT * text + W_ENTS * ents + W_ECHO * echo + date_evidence(f, s)
     return max(0.0, min(1.0, score))
 
 
-def choose_story(f: StoryFeatures, candidates: Iterable[StoryState], idf: Callable[[str], float]) -> Decision:
+def choose_story(
+    f: StoryFeatures,
+    candidates: Iterable[StoryState],
+    idf: Callable[[str], float],
+    quote_hits: Mapping[str, int] | None = None,
+) -> Decision:
+    """Join the best-scoring candidate that passes ``JOIN_THRESHOLD``, else found ``story-<article_id>``."""
+    hits = quote_hits or {}
     best: tuple[float, str] | None = None
     for s in candidates:
-        score = similarity(f, s, idf)
+        score = similarity(f, s, idf, hits.get(s.story_id, 0))
         if score is None or score < JOIN_THRESHOLD:
             continue
         # Ties break on story id so the choice never depends on candidate order.
@@ -238,20 +347,26 @@ def choose_story(f: StoryFeatures, candidates: Iterable[StoryState], idf: Callab
 def new_story(f: StoryFeatures, story_id: str) -> StoryState:
     s = StoryState(
         story_id=story_id,
-        first_day=None,
-        last_day=None,
-        days_published=f.day_is_published,
+        published_first=None,
+        published_last=None,
+        ingested_first=None,
+        ingested_last=None,
         n_articles=0,
     )
     return merge(s, f)
 
 
+def _widen(first: dt.date | None, last: dt.date | None, day: dt.date) -> tuple[dt.date, dt.date]:
+    return (day if first is None else min(first, day), day if last is None else max(last, day))
+
+
 def merge(s: StoryState, f: StoryFeatures) -> StoryState:
     """Fold an article into a story (mutates and returns ``s``); the term centroid is capped."""
     if f.day is not None:
-        s.first_day = f.day if s.first_day is None else min(s.first_day, f.day)
-        s.last_day = f.day if s.last_day is None else max(s.last_day, f.day)
-    s.days_published = s.days_published and f.day_is_published
+        if f.day_is_published:
+            s.published_first, s.published_last = _widen(s.published_first, s.published_last, f.day)
+        else:
+            s.ingested_first, s.ingested_last = _widen(s.ingested_first, s.ingested_last, f.day)
     s.n_articles += 1
     s.years |= f.years
     s.event_dates |= f.event_dates
@@ -259,8 +374,9 @@ def merge(s: StoryState, f: StoryFeatures) -> StoryState:
     s.places.update(f.places)
     for t, v in f.terms.items():
         s.terms[t] = s.terms.get(t, 0.0) + v
-    if len(s.quote_shingles) < MAX_STORY_SHINGLES:
-        s.quote_shingles |= set(sorted(f.quote_shingles)[: MAX_STORY_SHINGLES - len(s.quote_shingles)])
+    s.quote_shingles |= f.quote_shingles
+    if len(s.quote_shingles) > MAX_STORY_SHINGLES:
+        s.quote_shingles = set(sorted(s.quote_shingles)[:MAX_STORY_SHINGLES])
     if len(s.terms) > MAX_STORY_TERMS:
         s.terms = dict(sorted(s.terms.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_STORY_TERMS])
     return s
@@ -280,25 +396,54 @@ class StoryStore(Protocol):
 
 
 class InMemoryStoryStore:
-    """Process-local store with the same semantics as the sqlite adapter (tests, benchmarks)."""
+    """Process-local store with the same semantics as the sqlite adapter (tests, benchmarks).
+
+    Candidates are the stories sharing an entity or place id with the article or holding one of its
+    quote 4-grams (both indexed), not every story, so assignment does not slow down as stories pile up.
+    """
 
     def __init__(self) -> None:
         self.stories: dict[str, StoryState] = {}
         self.assignments: dict[str, str] = {}
         self.doc_freq: Counter[str] = Counter()
         self.n_docs = 0
+        self._seq: dict[str, int] = {}
+        self._keys: dict[str, set[str]] = {}
+        self._shingles: dict[int, set[str]] = {}
 
     def assign(self, features: StoryFeatures) -> Decision:
         known = self.assignments.get(features.article_id)
         if known is not None:
             return Decision(story_id=known, joined=True, score=1.0)
+        hits = self._quote_hits(features)
+        ids = set(hits)
+        for k in features.entities | features.places:
+            ids |= self._keys.get(k, set())
+        ranked = sorted(ids, key=lambda i: (-self._seq[i], i))[:MAX_CANDIDATES]
         idf = idf_function(self.doc_freq, self.n_docs)
-        decision = choose_story(features, list(self.stories.values()), idf)
+        decision = choose_story(features, [self.stories[i] for i in ranked], idf, hits)
         if decision.joined:
             merge(self.stories[decision.story_id], features)
         else:
             self.stories[decision.story_id] = new_story(features, decision.story_id)
+        self._seq[decision.story_id] = self.n_docs
+        for k in features.entities | features.places:
+            self._keys.setdefault(k, set()).add(decision.story_id)
+        for h in features.text_shingles:
+            self._shingles.setdefault(h, set()).add(decision.story_id)
         self.assignments[features.article_id] = decision.story_id
         self.doc_freq.update(features.terms.keys())
         self.n_docs += 1
         return decision
+
+    def _quote_hits(self, features: StoryFeatures) -> Counter[str]:
+        hits: Counter[str] = Counter()
+        for h in features.quote_shingles:
+            hits.update(self._shingles.get(h, ()))
+        return hits
+
+    def scores(self, features: StoryFeatures) -> dict[str, float | None]:
+        """Diagnostics: the score against every story (None: gated), as ``assign`` would compute it."""
+        hits = self._quote_hits(features)
+        idf = idf_function(self.doc_freq, self.n_docs)
+        return {i: similarity(features, s, idf, hits[i]) for i, s in self.stories.items()}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from services.enrich.stories import (
+    MAX_CANDIDATES,
     Decision,
     StoryFeatures,
     StoryState,
@@ -26,7 +27,6 @@ from services.enrich.stories import (
     new_story,
 )
 
-MAX_CANDIDATES = 500
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stories (
     story_id TEXT PRIMARY KEY,
@@ -37,6 +37,11 @@ CREATE TABLE IF NOT EXISTS story_keys (
     key TEXT NOT NULL,
     story_id TEXT NOT NULL,
     PRIMARY KEY (key, story_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS story_shingles (
+    shingle INTEGER NOT NULL,
+    story_id TEXT NOT NULL,
+    PRIMARY KEY (shingle, story_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS assignments (
     article_id TEXT PRIMARY KEY,
@@ -56,9 +61,10 @@ CREATE TABLE IF NOT EXISTS meta (
 def _state_to_json(s: StoryState) -> str:
     return json.dumps(
         {
-            "first_day": s.first_day.isoformat() if s.first_day else None,
-            "last_day": s.last_day.isoformat() if s.last_day else None,
-            "days_published": s.days_published,
+            "published_first": _iso(s.published_first),
+            "published_last": _iso(s.published_last),
+            "ingested_first": _iso(s.ingested_first),
+            "ingested_last": _iso(s.ingested_last),
             "n_articles": s.n_articles,
             "years": sorted(s.years),
             "event_dates": sorted(s.event_dates),
@@ -71,20 +77,34 @@ def _state_to_json(s: StoryState) -> str:
     )
 
 
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _date(raw: Any) -> dt.date | None:
+    return dt.date.fromisoformat(raw) if raw else None
+
+
 def _state_from_json(story_id: str, raw: str) -> StoryState:
     d: dict[str, Any] = json.loads(raw)
+    if "first_day" in d:
+        # Earlier format: one range, publication dates only when every member had one.
+        kind = "published" if d.get("days_published") else "ingested"
+        d[f"{kind}_first"], d[f"{kind}_last"] = d["first_day"], d["last_day"]
     return StoryState(
         story_id=story_id,
-        first_day=dt.date.fromisoformat(d["first_day"]) if d["first_day"] else None,
-        last_day=dt.date.fromisoformat(d["last_day"]) if d["last_day"] else None,
-        days_published=bool(d["days_published"]),
+        published_first=_date(d.get("published_first")),
+        published_last=_date(d.get("published_last")),
+        ingested_first=_date(d.get("ingested_first")),
+        ingested_last=_date(d.get("ingested_last")),
         n_articles=int(d["n_articles"]),
         years=set(d["years"]),
         event_dates=set(d["event_dates"]),
         entities=Counter(d["entities"]),
         places=Counter(d["places"]),
         terms={k: float(v) for k, v in d["terms"].items()},
-        quote_shingles=set(d.get("quote_shingles", [])),
+        # Earlier states held word trigrams as strings; they cannot match hashed 4-grams.
+        quote_shingles={int(h) for h in d.get("quote_shingles", []) if isinstance(h, int)},
     )
 
 
@@ -109,9 +129,7 @@ class SqliteStoryStore:
         self.close()
 
     def story_of(self, article_id: str) -> str | None:
-        row = self._conn.execute(
-            "SELECT story_id FROM assignments WHERE article_id = ?", (article_id,)
-        ).fetchone()
+        row = self._conn.execute("SELECT story_id FROM assignments WHERE article_id = ?", (article_id,)).fetchone()
         return str(row[0]) if row else None
 
     def assign(self, features: StoryFeatures) -> Decision:
@@ -124,14 +142,15 @@ class SqliteStoryStore:
             if known is not None:
                 conn.execute("COMMIT")
                 return Decision(story_id=str(known[0]), joined=True, score=1.0)
-            candidates = self._candidates(features)
+            hits = self._quote_hits(features)
+            candidates = self._candidates(features, set(hits))
             # Document frequencies for every term either side of a comparison uses: the article's and the
             # candidate centroids' (a story term missing here would get the maximum IDF and skew norms).
             terms = set(features.terms)
             for c in candidates:
                 terms.update(c.terms)
             idf = idf_function(self._doc_freq(terms), self._meta("n_docs"))
-            decision = choose_story(features, candidates, idf)
+            decision = choose_story(features, candidates, idf, hits)
             if decision.joined:
                 state = next(s for s in candidates if s.story_id == decision.story_id)
                 merge(state, features)
@@ -149,6 +168,10 @@ class SqliteStoryStore:
                 "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?, ?)",
                 [(k, state.story_id) for k in sorted(features.entities | features.places)],
             )
+            conn.executemany(
+                "INSERT OR IGNORE INTO story_shingles (shingle, story_id) VALUES (?, ?)",
+                [(h, state.story_id) for h in sorted(features.text_shingles)],
+            )
             conn.execute(
                 "INSERT INTO assignments (article_id, story_id) VALUES (?, ?)",
                 (features.article_id, decision.story_id),
@@ -158,8 +181,7 @@ class SqliteStoryStore:
                 [(t,) for t in sorted(features.terms)],
             )
             conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('n_docs', 1) "
-                "ON CONFLICT(key) DO UPDATE SET value = value + 1"
+                "INSERT INTO meta (key, value) VALUES ('n_docs', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1"
             )
             conn.execute("COMMIT")
             return decision
@@ -179,20 +201,30 @@ class SqliteStoryStore:
         )
         return seq
 
-    def _candidates(self, features: StoryFeatures) -> list[StoryState]:
-        """Stories sharing at least one entity or place id, most recently updated first (bounded)."""
+    def _quote_hits(self, features: StoryFeatures) -> dict[str, int]:
+        """Per story, how many of the article's quote 4-grams occur in its members' texts."""
+        hits: dict[str, int] = {}
+        quoted = sorted(features.quote_shingles)
+        for i in range(0, len(quoted), 500):
+            chunk = quoted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for story_id, n in self._conn.execute(
+                f"SELECT story_id, COUNT(*) FROM story_shingles WHERE shingle IN ({marks}) GROUP BY story_id",
+                chunk,
+            ):
+                hits[str(story_id)] = hits.get(str(story_id), 0) + int(n)
+        return hits
+
+    def _candidates(self, features: StoryFeatures, ids: set[str]) -> list[StoryState]:
+        """Stories sharing an entity or place id or echoing a quote (``ids``), most recently updated
+        first (bounded)."""
         keys = sorted(features.entities | features.places)
-        if not keys:
-            return []
-        ids: set[str] = set()
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             marks = ",".join("?" * len(chunk))
             ids.update(
                 r[0]
-                for r in self._conn.execute(
-                    f"SELECT DISTINCT story_id FROM story_keys WHERE key IN ({marks})", chunk
-                )
+                for r in self._conn.execute(f"SELECT DISTINCT story_id FROM story_keys WHERE key IN ({marks})", chunk)
             )
         if not ids:
             return []
@@ -214,8 +246,6 @@ class SqliteStoryStore:
         for i in range(0, len(terms), 500):
             chunk = terms[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            for term, df in self._conn.execute(
-                f"SELECT term, df FROM doc_freq WHERE term IN ({marks})", chunk
-            ):
+            for term, df in self._conn.execute(f"SELECT term, df FROM doc_freq WHERE term IN ({marks})", chunk):
                 out[str(term)] = int(df)
         return out

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import multiprocessing
 from pathlib import Path
@@ -7,8 +8,10 @@ from pathlib import Path
 from services.enrich.stories import (
     InMemoryStoryStore,
     StoryFeatures,
+    echo_count,
     idf_function,
     new_story,
+    shingles,
     similarity,
 )
 from services.enrich.story_store import SqliteStoryStore
@@ -95,3 +98,58 @@ def test_two_processes_share_one_story(tmp_path: Path) -> None:
         ids = pool.starmap(_worker, [(path, "p1"), (path, "p2")])
     # Whichever process commits first founds the story; the other must join it, not found a second.
     assert ids[0] == ids[1] and ids[0] in ("story-p1", "story-p2")
+
+
+def _undated(aid: str, terms: dict[str, float], dates: frozenset[str]) -> StoryFeatures:
+    f = feat(aid, dt.date(2026, 1, 1), terms, published=False, dates=dates)
+    return dataclasses.replace(f, years=frozenset({2022}))
+
+
+def test_publication_date_against_an_undated_story_uses_mentioned_dates() -> None:
+    # Ingested in 2026, mentions "March 30 and 31, 2022": a report published 2022-03-31 is not gated
+    # by the ingestion date, and a matching mentioned date helps while a far one counts strongly against.
+    story = new_story(_undated("a", MEETING, frozenset({"03-30", "03-31"})), "story-a")
+    idf = idf_function({}, 1)
+    match = similarity(feat("b", dt.date(2022, 3, 31), MEETING), story, idf)
+    plain = similarity(
+        feat("b", dt.date(2022, 3, 31), MEETING), new_story(_undated("a", MEETING, frozenset()), "s"), idf
+    )
+    far = similarity(feat("b", dt.date(2022, 5, 10), MEETING), story, idf)
+    assert match is not None and plain is not None and far is not None
+    assert match > plain > far and plain - far >= 0.2
+
+
+def test_ingestion_date_gates_only_a_proven_gap() -> None:
+    story = new_story(_undated("a", MEETING, frozenset()), "story-a")  # ingested 2026-01-01
+    idf = idf_function({}, 1)
+    assert similarity(feat("b", dt.date(2025, 6, 1), MEETING), story, idf) is not None
+    assert similarity(feat("b", dt.date(2026, 3, 1), MEETING), story, idf) is None
+
+
+def test_quote_echo_counts_both_directions() -> None:
+    quote = "we will move together towards a multipolar and democratic world order"
+    quoted = dataclasses.replace(feat("a", None, MEETING), quote_shingles=frozenset(shingles(quote)))
+    quoted = dataclasses.replace(quoted, text_shingles=quoted.quote_shingles)
+    plain = dataclasses.replace(feat("b", None, MEETING), text_shingles=frozenset(shingles("He said " + quote)))
+    story = new_story(quoted, "story-a")
+    assert echo_count(plain, story, 0) == len(shingles(quote))
+    # The other way round the store supplies the hits from its shingle index.
+    mem = InMemoryStoryStore()
+    mem.assign(plain)
+    assert mem.scores(quoted)["story-b"] is not None
+    assert mem._quote_hits(quoted)["story-b"] == len(shingles(quote))
+
+
+def test_sqlite_reads_states_of_the_earlier_format(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with SqliteStoryStore(path) as store:
+        old = (
+            '{"first_day":"2022-03-30","last_day":"2022-03-31","days_published":true,"n_articles":2,'
+            '"years":[],"event_dates":[],"entities":{"person:wang-yi":2},"places":{},"terms":{"talks":2.0},'
+            '"quote_shingles":["move together with"]}'
+        )
+        store._conn.execute("INSERT INTO stories (story_id, seq, state) VALUES ('story-old', 1, ?)", (old,))
+        store._conn.execute("INSERT INTO story_keys (key, story_id) VALUES ('person:wang-yi', 'story-old')")
+        state = store._candidates(feat("x", dt.date(2022, 3, 30), MEETING), set())[0]
+    assert (state.published_first, state.published_last) == (dt.date(2022, 3, 30), dt.date(2022, 3, 31))
+    assert state.ingested_first is None and state.quote_shingles == set()
