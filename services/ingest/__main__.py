@@ -42,6 +42,7 @@ def build_source(settings: IngestSettings, ledger: Ledger, watch: bool) -> Bucke
             full_rescan_interval_s=settings.s3_full_rescan_interval_seconds,
             load_checkpoint=lambda: ledger.checkpoint(_S3_CHECKPOINT),
             save_checkpoint=lambda value: ledger.save_checkpoint(_S3_CHECKPOINT, value),
+            notification_queue_url=settings.s3_notification_queue_url,
         )
     return LocalFolderSource(settings.ingest_inbox, settings.ingest_settle_seconds, watch=watch)
 

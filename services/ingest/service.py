@@ -103,9 +103,12 @@ class IngestService:
         """Handle every new object version once; return how many there were."""
         pending: list[ObjectVersion] = []
         found = 0
+        seen: set[tuple[str, str]] = set()
         for obj in self._source.list_versions():
-            if self._ledger.is_done(obj.uri, obj.version):
+            # A notification and the listing may both name the same version in one scan.
+            if (obj.uri, obj.version) in seen or self._ledger.is_done(obj.uri, obj.version):
                 continue
+            seen.add((obj.uri, obj.version))
             pending.append(obj)
             found += 1
             if len(pending) >= self._publish_batch:

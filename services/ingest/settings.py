@@ -31,6 +31,8 @@ class IngestSettings(ServiceSettings):
     # Listings start after the checkpoint (new keys); a full listing reconciles overwrites and
     # anything the incremental listing cannot see, at this interval.
     s3_full_rescan_interval_seconds: float = 300.0
+    # SQS queue receiving the bucket's ObjectCreated notifications (directly or via SNS), if any.
+    s3_notification_queue_url: str | None = None
 
     @property
     def quarantine_dir(self) -> Path:

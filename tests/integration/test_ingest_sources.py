@@ -186,9 +186,7 @@ def test_each_object_version_is_published_exactly_once_across_restarts(
     # A restart (new service, same ledger) finds nothing new.
     assert harness.scan().report.objects == 0
     articles, letters = harness.published()
-    assert sorted(a.source.uri for a in articles) == sorted(
-        [bucket.uri("trade.txt"), bucket.uri("festival.html")]
-    )
+    assert sorted(a.source.uri for a in articles) == sorted([bucket.uri("trade.txt"), bucket.uri("festival.html")])
     assert letters == []
 
     # A file that arrives later, and an overwrite of an existing one, are new versions.
@@ -309,3 +307,64 @@ def test_local_folder_watch_picks_up_files_that_arrive_later(broker: EmbeddedBro
         ledger.close()
     articles, _ = harness.published()
     assert [Path(a.source.uri).name for a in articles] == ["grain.txt"]
+
+
+def test_s3_notifications_reveal_overwrites_that_an_incremental_listing_cannot_see(
+    broker: EmbeddedBroker, moto_endpoint: str, tmp_path: Path
+) -> None:
+    bucket = S3Bucket(moto_endpoint)
+    sqs: Any = boto3.client(
+        "sqs",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    queue_url = sqs.create_queue(QueueName="news-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bucket.client.put_bucket_notification_configuration(
+        Bucket="news",
+        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]},
+    )
+    harness = Harness(broker, bucket, tmp_path / "home")
+    ledger = Ledger(tmp_path / "home" / "ledger.sqlite3")
+    source = S3BucketSource(
+        bucket="news",
+        prefix="drop/",
+        endpoint_url=moto_endpoint,
+        region="us-east-1",
+        access_key_id="test",
+        secret_access_key="test",
+        full_rescan_interval_s=3600.0,
+        load_checkpoint=lambda: ledger.checkpoint("s3"),
+        save_checkpoint=lambda v: ledger.save_checkpoint("s3", v),
+        notification_queue_url=queue_url,
+    )
+    producer = EventProducer(harness.settings, "ingest-test")
+    service = IngestService(
+        source=source,
+        ledger=ledger,
+        producer=producer,
+        quarantine=Quarantine(tmp_path / "q"),
+        options=ExtractionOptions(),
+        near_duplicates=NearDuplicateIndex(),
+        publish_batch=4,
+        health=Health(60),
+    )
+    try:
+        bucket.put("b.txt", fixture("trade_talks_comments.txt"))
+        bucket.put("z.txt", fixture("rail_merger_noblank.txt"))
+        source.wait_for_changes(1)  # drain the two creation events
+        assert service.scan_once(threading.Event()) == 2  # first listing is a full one
+        bucket.put("b.txt", fixture("trade_talks_comments.txt").replace(b"nine hours", b"ten hours"))
+        # b.txt sorts before the checkpoint (z.txt): an incremental listing cannot see the overwrite...
+        assert service.scan_once(threading.Event()) == 0
+        # ...the notification can.
+        source.wait_for_changes(2)
+        assert service.scan_once(threading.Event()) == 1
+    finally:
+        producer.close()
+        ledger.close()
+    articles, _ = harness.published()
+    texts = [a.text for a in articles if a.source.uri == "s3://news/drop/b.txt"]
+    assert len(texts) == 2 and "ten hours" in texts[1]

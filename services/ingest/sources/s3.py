@@ -8,10 +8,12 @@ object is a new version and an untouched one is never read twice.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 from botocore.config import Config
@@ -38,6 +40,7 @@ class S3BucketSource:
         full_rescan_interval_s: float,
         load_checkpoint: Callable[[], str | None],
         save_checkpoint: Callable[[str], None],
+        notification_queue_url: str | None = None,
     ) -> None:
         self._bucket = bucket
         self._prefix = prefix
@@ -46,18 +49,20 @@ class S3BucketSource:
         self._save_checkpoint = save_checkpoint
         self._last_full_listing = 0.0
         self._stop = threading.Event()
-        self._client: Any = boto3.client(
-            "s3",
-            endpoint_url=endpoint_url,
-            region_name=region,
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            config=Config(
-                retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30
-            ),
-        )
+        self._queue_url = notification_queue_url
+        self._notified: dict[str, None] = {}  # keys named by notifications, in arrival order
+        client_args: dict[str, Any] = {
+            "endpoint_url": endpoint_url,
+            "region_name": region,
+            "aws_access_key_id": access_key_id,
+            "aws_secret_access_key": secret_access_key,
+            "config": Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+        }
+        self._client: Any = boto3.client("s3", **client_args)
+        self._sqs: Any = boto3.client("sqs", **client_args) if notification_queue_url else None
 
     def list_versions(self) -> Iterator[ObjectVersion]:
+        yield from self._notified_versions()
         full = time.monotonic() - self._last_full_listing >= self._full_rescan_interval_s
         start_after = None if full else self._load_checkpoint()
         greatest = start_after
@@ -105,8 +110,65 @@ class S3BucketSource:
         except (EndpointConnectionError, BotoCoreError) as exc:
             raise TransientError(f"reading {obj.uri} failed: {exc}") from exc
 
+    def _notified_versions(self) -> Iterator[ObjectVersion]:
+        """Objects named by event notifications, looked up now: an overwrite of a key below the
+        listing checkpoint is seen at once instead of at the next full listing."""
+        keys, self._notified = list(self._notified), {}
+        for key in keys:
+            if is_temporary_name(key):
+                continue
+            try:
+                head = self._client.head_object(Bucket=self._bucket, Key=key)
+            except ClientError:
+                continue  # deleted again since: nothing to publish; listing stays the source of truth
+            except BotoCoreError as exc:
+                raise TransientError(f"head s3://{self._bucket}/{key} failed: {exc}") from exc
+            yield ObjectVersion(
+                uri=f"s3://{self._bucket}/{key}",
+                key=key,
+                version=str(head["ETag"]).strip('"'),
+                size=int(head["ContentLength"]),
+            )
+
     def wait_for_changes(self, timeout_s: float) -> None:
-        self._stop.wait(timeout_s)
+        if self._sqs is None:
+            self._stop.wait(timeout_s)
+            return
+        try:
+            # Long poll: returns as soon as a notification arrives. The messages are deleted once
+            # their keys are remembered; if the process dies first, the full listing finds them.
+            response = self._sqs.receive_message(
+                QueueUrl=self._queue_url, WaitTimeSeconds=max(0, min(20, int(timeout_s))), MaxNumberOfMessages=10
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise TransientError(f"receiving S3 notifications failed: {exc}") from exc
+        for message in response.get("Messages", []):
+            for key in notified_keys(message.get("Body", ""), self._bucket, self._prefix):
+                self._notified[key] = None
+            self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def close(self) -> None:
         self._stop.set()
+
+
+def notified_keys(body: str, bucket: str, prefix: str) -> list[str]:
+    """Object keys created in ``bucket`` under ``prefix`` named by one S3 event notification body
+    (direct S3 -> SQS, or wrapped in an SNS envelope). Anything else yields nothing."""
+    try:
+        payload = json.loads(body)
+        if isinstance(payload, dict) and "Message" in payload and "Records" not in payload:
+            payload = json.loads(payload["Message"])  # delivered through SNS
+    except (json.JSONDecodeError, TypeError):
+        return []
+    keys = []
+    for record in payload.get("Records", []) if isinstance(payload, dict) else []:
+        s3 = record.get("s3", {}) if isinstance(record, dict) else {}
+        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
+            continue
+        if s3.get("bucket", {}).get("name") != bucket:
+            continue
+        # Keys arrive URL-encoded (spaces as '+').
+        key = unquote_plus(str(s3.get("object", {}).get("key", "")))
+        if key and key.startswith(prefix):
+            keys.append(key)
+    return keys
