@@ -219,21 +219,15 @@ def test_poison_messages_are_dead_lettered_and_the_stage_keeps_going(
     assert all(d.stage == Stage.STORE for d in letters)
 
 
-def test_offsets_are_committed_only_after_the_database_commit(
-    broker: EmbeddedBroker, database_url: str
-) -> None:
+def test_offsets_are_committed_only_after_the_database_commit(broker: EmbeddedBroker, database_url: str) -> None:
     """Stop the store, then restart: nothing is re-stored twice and nothing is skipped."""
     settings = settings_for(broker, database_url)
     ensure_topics(settings, [t.value for t in Topics])
     first = RunningStore(settings)
-    produce(
-        broker, Topics.ENRICHED, [(f"k{i}", enriched(f"k{i}").model_dump_json().encode()) for i in range(3)]
-    )
+    produce(broker, Topics.ENRICHED, [(f"k{i}", enriched(f"k{i}").model_dump_json().encode()) for i in range(3)])
     wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 3)
     first.close()
-    produce(
-        broker, Topics.ENRICHED, [(f"m{i}", enriched(f"m{i}").model_dump_json().encode()) for i in range(3)]
-    )
+    produce(broker, Topics.ENRICHED, [(f"m{i}", enriched(f"m{i}").model_dump_json().encode()) for i in range(3)])
     second = RunningStore(settings)
     try:
         wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 6)
