@@ -132,9 +132,19 @@ _WIDGET_PATTERNS = re.compile(
     r")$"
 )
 
-# Breadcrumb trails without a "Home" link; matched on the raw line because normalisation turns the
-# "»" separator into a quote.
-_BREADCRUMB = re.compile(r"^[^.!?]{1,40}(?:\s[›»>]\s[^.!?]{1,40}){2,}$")
+# Breadcrumb trails without a "Home" link: "News » Culture » Music". Split on the raw line (normalisation
+# turns "»" into a quote) rather than matched with one regex, whose nested repetition backtracks
+# exponentially on long lines full of separators.
+_BREADCRUMB_SEPARATOR = re.compile(r"\s[›»>]\s")
+_SENTENCE_PUNCTUATION = re.compile(r"[.!?]")
+
+
+def _is_breadcrumb(line: str) -> bool:
+    parts = _BREADCRUMB_SEPARATOR.split(" ".join(line.split()))
+    return len(parts) >= 3 and all(
+        0 < len(part.strip()) <= 40 and not _SENTENCE_PUNCTUATION.search(part) for part in parts
+    )
+
 
 # Image credit and caption lines: "IMAGE SOURCE: X", "Photo: X", "(Photo by X)", "Image credit: X".
 _IMAGE_CREDIT = re.compile(
@@ -225,7 +235,7 @@ def is_boilerplate_line(line: str) -> bool:
         or _IMAGE_CREDIT.match(key) is not None
         or _is_comment_marker(key)
         or _is_related_marker(key)
-        or _BREADCRUMB.match(" ".join(line.split())) is not None
+        or _is_breadcrumb(line)
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from services.ingest.clean import clean_paragraphs, is_boilerplate_line, word_count
@@ -236,3 +238,12 @@ def test_related_topics_and_most_read_tail_is_cut() -> None:
 def test_last_story_sentence_starting_like_a_credit_is_kept() -> None:
     last = "Reporting by the local paper first revealed the cracks in the harbour wall."
     assert clean_paragraphs([LEAD, SECOND, last]) == [LEAD, SECOND, last]
+
+
+def test_long_lines_full_of_separators_are_handled_in_linear_time() -> None:
+    # Regression: a nested-repetition breadcrumb regex took seconds (exponential) on lines like these.
+    start = time.perf_counter()
+    for line in ["a > " * 60 + "!", "News » " * 60, "photo by " * 25, "by x | " * 35]:
+        is_boilerplate_line(line)
+        clean_paragraphs([LEAD, line])
+    assert time.perf_counter() - start < 0.5
