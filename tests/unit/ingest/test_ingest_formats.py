@@ -277,3 +277,19 @@ def test_site_description_is_not_taken_as_standfirst() -> None:
     assert isinstance(article, ExtractedArticle)
     assert article.standfirst is None or "independent voice" not in article.standfirst
     assert "independent voice" not in article.text
+
+
+def test_html_title_with_site_suffix_becomes_the_printed_headline() -> None:
+    story = "".join(
+        f"<p>Paragraph {n} says the harbour crane fleet grew again this year, with two new machines arriving "
+        "from the southern shipyard and a third expected before the winter storms close the strait.</p>"
+        for n in range(3)
+    )
+    page = (
+        "<html><head><title>Cranes arrive in Kessel | Harbour Daily</title></head>"
+        f"<body><div><h1>Cranes arrive in Kessel</h1>{story}</div></body></html>"
+    )
+    [article] = extract_articles("cranes.html", page.encode(), OPTIONS)
+    assert isinstance(article, ExtractedArticle)
+    assert article.title == "Cranes arrive in Kessel"
+    assert not article.text.startswith("Cranes arrive")
