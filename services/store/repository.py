@@ -186,9 +186,7 @@ class Repository:
         metrics.STORE_ROWS.labels("quotes").inc(len(article.quotes))
         metrics.STORE_ROWS.labels("topics").inc(len(article.topics))
 
-    def _insert_dead_letter(
-        self, conn: psycopg.Connection[tuple[object, ...]], dead_letter: DeadLetter
-    ) -> None:
+    def _insert_dead_letter(self, conn: psycopg.Connection[tuple[object, ...]], dead_letter: DeadLetter) -> None:
         conn.execute(
             """
             INSERT INTO dead_letters (dead_letter_id, stage, reason, error, article_id, source_uri,
@@ -221,29 +219,21 @@ class Repository:
                 yield EnrichedArticle.model_validate(event)
 
     def stored_article_ids(self, article_ids: Sequence[str]) -> set[str]:
-        conn = self._connection()
-        with conn.transaction():
-            rows = conn.execute(
-                "SELECT article_id FROM articles WHERE article_id = ANY(%s)", (list(article_ids),)
-            ).fetchall()
-        return {str(row[0]) for row in rows}
+        """Which of these articles are stored."""
+        return self._present("SELECT article_id FROM articles WHERE article_id = ANY(%s)", article_ids)
 
     def dead_lettered_article_ids(self, article_ids: Sequence[str]) -> set[str]:
-        conn = self._connection()
-        with conn.transaction():
-            rows = conn.execute(
-                "SELECT DISTINCT article_id FROM dead_letters WHERE article_id = ANY(%s)",
-                (list(article_ids),),
-            ).fetchall()
-        return {str(row[0]) for row in rows}
+        """Which of these articles were refused by enrich or store."""
+        return self._present("SELECT article_id FROM dead_letters WHERE article_id = ANY(%s)", article_ids)
 
     def dead_letter_ids(self, dead_letter_ids: Sequence[str]) -> set[str]:
+        """Which of these dead letters are stored."""
+        return self._present("SELECT dead_letter_id FROM dead_letters WHERE dead_letter_id = ANY(%s)", dead_letter_ids)
+
+    def _present(self, query: str, ids: Sequence[str]) -> set[str]:
         conn = self._connection()
         with conn.transaction():
-            rows = conn.execute(
-                "SELECT dead_letter_id FROM dead_letters WHERE dead_letter_id = ANY(%s)",
-                (list(dead_letter_ids),),
-            ).fetchall()
+            rows = conn.execute(query, (list(ids),)).fetchall()
         return {str(row[0]) for row in rows}
 
     def counts(self) -> dict[str, int]:

@@ -121,6 +121,22 @@ def bucket(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         bucket.client.delete_bucket(Bucket="news")
 
 
+def ingest_service(
+    source: BucketSource, ledger: Ledger, producer: EventProducer, quarantine: Path, max_bytes: int = 10_000_000
+) -> IngestService:
+    """An ingest service wired as its process wires it, with small batches."""
+    return IngestService(
+        source=source,
+        ledger=ledger,
+        producer=producer,
+        quarantine=Quarantine(quarantine),
+        options=ExtractionOptions(max_bytes=max_bytes),
+        near_duplicates=NearDuplicateIndex(),
+        publish_batch=4,
+        health=Health(60),
+    )
+
+
 class Harness:
     """An ingest service as its process would build it, restartable on the same ledger."""
 
@@ -135,16 +151,7 @@ class Harness:
         ledger = Ledger(self.home / "ledger.sqlite3")
         producer = EventProducer(self.settings, "ingest-test")
         source = self.bucket.source(ledger)
-        service = IngestService(
-            source=source,
-            ledger=ledger,
-            producer=producer,
-            quarantine=Quarantine(self.home / "quarantine"),
-            options=ExtractionOptions(max_bytes=200_000),
-            near_duplicates=NearDuplicateIndex(),
-            publish_batch=4,
-            health=Health(60),
-        )
+        service = ingest_service(source, ledger, producer, self.home / "quarantine", max_bytes=200_000)
         service.scan_once(threading.Event())
         producer.close()
         source.close()
@@ -277,16 +284,7 @@ def test_local_folder_watch_picks_up_files_that_arrive_later(broker: EmbeddedBro
     ledger = Ledger(tmp_path / "home" / "ledger.sqlite3")
     producer = EventProducer(harness.settings, "ingest-test")
     source = LocalFolderSource(inbox, settle_seconds=0.3, watch=True)
-    service = IngestService(
-        source=source,
-        ledger=ledger,
-        producer=producer,
-        quarantine=Quarantine(tmp_path / "q"),
-        options=ExtractionOptions(),
-        near_duplicates=NearDuplicateIndex(),
-        publish_batch=4,
-        health=Health(60),
-    )
+    service = ingest_service(source, ledger, producer, tmp_path / "q")
     stop = threading.Event()
     thread = threading.Thread(target=service.run, args=(stop, 30.0, False), daemon=True)
     thread.start()
@@ -341,16 +339,7 @@ def test_s3_notifications_reveal_overwrites_that_an_incremental_listing_cannot_s
         notification_queue_url=queue_url,
     )
     producer = EventProducer(harness.settings, "ingest-test")
-    service = IngestService(
-        source=source,
-        ledger=ledger,
-        producer=producer,
-        quarantine=Quarantine(tmp_path / "q"),
-        options=ExtractionOptions(),
-        near_duplicates=NearDuplicateIndex(),
-        publish_batch=4,
-        health=Health(60),
-    )
+    service = ingest_service(source, ledger, producer, tmp_path / "q")
     try:
         bucket.put("b.txt", fixture("trade_talks_comments.txt"))
         bucket.put("z.txt", fixture("rail_merger_noblank.txt"))
