@@ -109,12 +109,13 @@ def looks_binary(data: bytes) -> str | None:
     return None
 
 
+_NOISE = re.compile("[\x00-\x08\x0e-\x1f\x7f\ufffd]")
+
+
 def _noise_share(text: str) -> float:
-    if not text:
-        return 0.0
+    """Share of control and replacement characters in the first 64k characters."""
     sample = text[:65536]
-    noise = sum(1 for ch in sample if ch == "\ufffd" or (ord(ch) < 32 and ch not in "\t\n\r\f\v"))
-    return noise / len(sample)
+    return len(_NOISE.findall(sample)) / len(sample) if sample else 0.0
 
 
 def _sensible(text: str) -> bool:
