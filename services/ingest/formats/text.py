@@ -38,8 +38,9 @@ _SITE_SUFFIX = re.compile(r"^\s*[|\-:•·]\s*.{1,40}$")
 @dataclass(frozen=True)
 class _Body:
     paragraphs: list[str]
-    # Index of the first paragraph that follows removed header lines (date, byline, repeated title),
-    # which marks where the header ends; None if no header line was removed.
+    # Position (in ``paragraphs``) right after the last header line that was removed (date, byline,
+    # repeated title): 1 means the first kept paragraph was directly followed by header lines, which
+    # is how a standfirst sits. None if no header line was removed.
     header_end: int | None
     author: str | None
 
@@ -54,8 +55,13 @@ def _is_title_repeat(line: str, title_key: str) -> bool:
         return False
     if key == title_key:
         return True
-    # A repeated title carrying the site name after a separator is still the title.
-    return key.startswith(title_key) and _SITE_SUFFIX.match(key[len(title_key) :]) is not None
+    # A repeated title carrying the site name after a separator is still the title. A very short title
+    # could prefix a subheading ("Drought: what comes next"), so this needs a title of some length and a
+    # suffix no longer than a site name.
+    if word_count(title_key) < 4 or not key.startswith(title_key):
+        return False
+    suffix = key[len(title_key) :]
+    return _SITE_SUFFIX.match(suffix) is not None and word_count(suffix) <= 6
 
 
 def strip_title_repeats(paragraphs: list[str], title: str) -> list[str]:

@@ -181,3 +181,22 @@ def test_breadcrumbs_skip_link_and_byline_with_date(tmp_path: Path) -> None:
     assert article.author == "Ana Lind"
     assert article.published_at == dt.date(2024, 3, 5)
     assert _paragraphs(article) == [story, story.replace("Tuesday", "Wednesday")]
+
+
+def test_title_repeat_with_site_name_is_dropped_but_prefixed_subheading_kept() -> None:
+    story = (
+        "Authorities introduced water rationing on Friday after the driest summer in half a century left the "
+        "reservoirs of the southern provinces at less than a quarter of their capacity, officials said."
+    )
+    page = "\n".join(
+        [
+            "Drought forces rationing in the south",
+            "Drought forces rationing in the south | Kessel Morning Post",
+            story,
+            "Drought forces rationing in the south: what the new rules mean for farmers and households",
+            story.replace("Friday", "Saturday"),
+        ]
+    )
+    [article] = extract_articles("drought.txt", page.encode(), OPTIONS)
+    assert isinstance(article, ExtractedArticle)
+    assert _paragraphs(article) == [story, page.splitlines()[3], story.replace("Friday", "Saturday")]
