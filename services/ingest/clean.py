@@ -46,7 +46,7 @@ _COMMENT_MARKERS = re.compile(
 _RELATED_MARKERS = re.compile(
     r"^(?:"
     r"more on (?:the|this) topic:?|related articles?:?|related posts?:?|related stories:?|"
-    r"related news:?|related:|show more|read more:?|more stories:?|more from .{1,40}|"
+    r"related news:?|related:|show more|read more:?|more stories:?|"
     r"you may also like:?|you might also like:?|recommended(?: for you)?:?|also read:?|"
     r"most read:?|most popular:?|latest news:?|trending now:?|related topics:?|more on this story:?|"
     r"top stories:?|editor'?s picks:?"
