@@ -7,6 +7,7 @@ article field  record keys
 ============  ==============================================================
 title          title, headline, name
 text           text, body, content, article, articleBody, maintext, html
+               (a string, or a list of paragraph strings)
 url            url, link, canonical_url, source_url, uri
 published_at   date, published, published_at, datePublished, date_publish,
                pubDate, publication_date
@@ -87,6 +88,8 @@ def record_to_article(record: Any, options: ExtractionOptions, *, fmt: str, inde
     if not isinstance(record, dict):
         raise InvalidInput(DeadLetterReason.NOT_AN_ARTICLE, f"record is a JSON {type(record).__name__}, not an object")
     body = _field(record, "text")
+    if isinstance(body, list) and all(isinstance(part, str) for part in body):
+        body = "\n\n".join(body)  # datasets that store the body as a list of paragraphs
     if not isinstance(body, str) or not body.strip():
         raise InvalidInput(DeadLetterReason.NOT_AN_ARTICLE, "record has no text/body/content field")
     title = _as_text(_field(record, "title"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -293,3 +294,15 @@ def test_html_title_with_site_suffix_becomes_the_printed_headline() -> None:
     assert isinstance(article, ExtractedArticle)
     assert article.title == "Cranes arrive in Kessel"
     assert not article.text.startswith("Cranes arrive")
+
+
+def test_json_body_as_list_of_paragraphs() -> None:
+    paragraphs = [
+        "The ferry link between Kessel and the island of Vorn will run every hour from next month, the operator "
+        "said on Friday, after a new vessel passed its final safety inspection.",
+        "The larger ship can carry sixty cars and four hundred passengers, doubling the capacity of the old ferry.",
+    ]
+    record = {"title": "Island ferry to run every hour", "body": paragraphs}
+    [article] = extract_articles("ferry.json", json.dumps(record).encode(), OPTIONS)
+    assert isinstance(article, ExtractedArticle)
+    assert article.text == "\n\n".join(paragraphs)
