@@ -7,6 +7,7 @@ so tests never see each other's data.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,14 +30,17 @@ def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
 
 
 @pytest.fixture(scope="session")
-def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_admin_url() -> Iterator[str]:
     url = os.environ.get("DATABASE_URL")
     if url:
         yield url
         return
-    postgres = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "pgdata")
-    yield postgres.database_url
-    postgres.stop()
+    # Not under pytest's basetemp: a concurrent pytest run prunes old basetemps, which would delete
+    # the data directory of a server that is still running.
+    with tempfile.TemporaryDirectory(prefix="newsflow-test-pg-") as folder:
+        postgres = EmbeddedPostgres(Path(folder) / "pgdata")
+        yield postgres.database_url
+        postgres.stop()
 
 
 @pytest.fixture
