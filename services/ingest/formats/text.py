@@ -24,9 +24,11 @@ from services.ingest.formats.language import detect_language
 from services.ingest.formats.model import ExtractedArticle, ExtractionOptions
 from services.runtime.errors import InvalidInput
 
-__all__ = ["extract_text", "split_standfirst", "strip_title_repeats"]
+__all__ = ["extract_text", "split_standfirst", "strip_title_repeats", "unwrap_lines"]
 
 _TITLE_MAX_WORDS = 40
+_WRAP_MAX_WIDTH = 100  # saved pages with one paragraph per line always have longer lines than this
+_WRAP_SLACK = 15  # a wrapped line ends within this many characters of the wrap column
 _BYLINE = re.compile(r"^(?:by|written by|author:|reporting by)\s+(?P<name>[^\W\d_][\w.'’\- ]{1,80})$", re.IGNORECASE)
 _LABELLED_DATE = re.compile(r"^(?:published|posted|updated|last updated|first published|date)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’»)]*(?:\s+|$)")
@@ -133,6 +135,42 @@ def _strip_header(paragraphs: list[str], title: str) -> _Body:
     return _Body(kept, header_end, author)
 
 
+def unwrap_lines(lines: list[str]) -> list[str]:
+    """Rejoin paragraphs of hard-wrapped text (every line cut at a fixed column, e.g. 72 characters).
+
+    Saved pages normally have one paragraph per line, so this only acts when the file itself shows a
+    wrap column: no line longer than 100 characters and many lines filled up to the same width. Then a
+    line that reaches the wrap column continues on the next line; a shorter line ends its paragraph.
+    Blank lines are kept as paragraph breaks.
+    """
+    lengths = [len(line) for line in lines if line]
+    if len(lengths) < 8 or max(lengths) > _WRAP_MAX_WIDTH:
+        return lines
+    width = max(lengths)
+    filled = sum(1 for length in lengths if length >= width - _WRAP_SLACK)
+    if filled < 0.4 * len(lengths):
+        return lines
+    # With blank lines between paragraphs, the blank line ends a paragraph. Without them, a filled line
+    # that closes a sentence before a capitalised line is taken as a paragraph end: splitting a
+    # paragraph in two loses nothing, merging two stories' paragraphs would.
+    blank_separated = sum(1 for line in lines if not line) >= 3
+    joined: list[str] = []
+    continues = False
+    for index, line in enumerate(lines):
+        if continues and line:
+            previous = joined[-1]
+            # "well-" + "known": a hyphen at the wrap point belongs to the word.
+            glue = "" if previous.endswith("-") and line[:1].islower() else " "
+            joined[-1] = previous + glue + line
+        else:
+            joined.append(line)
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        continues = bool(line) and len(line) >= width - _WRAP_SLACK
+        if continues and not blank_separated and _SENTENCE_END.search(line[-3:]) and following[:1].isupper():
+            continues = False
+    return joined
+
+
 def extract_text(
     text: str,
     options: ExtractionOptions,
@@ -148,7 +186,7 @@ def extract_text(
 
     Raises InvalidInput(NOT_AN_ARTICLE) when no story body of ``options.min_body_words`` remains.
     """
-    lines = [" ".join(line.split()) for line in text.splitlines()]
+    lines = unwrap_lines([" ".join(line.split()) for line in text.splitlines()])
     lines = [line for line in lines if line]
     published_at = header_date(lines)
     cleaned = clean_paragraphs(lines)

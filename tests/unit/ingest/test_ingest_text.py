@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,30 @@ def test_title_repeat_with_site_name_is_dropped_but_prefixed_subheading_kept() -
     [article] = extract_articles("drought.txt", page.encode(), OPTIONS)
     assert isinstance(article, ExtractedArticle)
     assert _paragraphs(article) == [story, page.splitlines()[3], story.replace("Friday", "Saturday")]
+
+
+WRAPPED_STORY = [
+    "Two of the largest rail operators in the northern provinces have agreed to merge, creating a single "
+    "company that will run almost half of all regional passenger trains, their boards said on Monday.",
+    "Nordbahn chief executive Sofia Lind said the combined company would invest in new trains and simpler "
+    "tickets, and promised that no station would close as a result of the deal between the two operators.",
+    "Unions welcomed a promise that there would be no compulsory job losses for three years, although they "
+    "said they would watch closely how the maintenance depots of the two companies are combined.",
+]
+
+
+@pytest.mark.parametrize("separator", ["\n\n", "\n"])
+def test_hard_wrapped_text_is_rejoined_into_paragraphs(separator: str) -> None:
+    blocks = ["Rail operators agree to merge", *("\n".join(textwrap.wrap(p, 72)) for p in WRAPPED_STORY)]
+    page = "\n\n".join(blocks[:1]) + "\n\n" + separator.join(blocks[1:])
+    [article] = extract_articles("rail.txt", page.encode(), OPTIONS)
+    assert isinstance(article, ExtractedArticle)
+    assert article.title == "Rail operators agree to merge"
+    assert article.standfirst is None
+    assert _paragraphs(article) == WRAPPED_STORY
+
+
+def test_one_paragraph_per_line_files_are_not_rejoined() -> None:
+    article = _one("rail_merger_noblank.txt")
+    assert "‘No job losses’" in _paragraphs(article)
+    assert len(_paragraphs(article)) == 10
