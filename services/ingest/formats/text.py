@@ -28,6 +28,7 @@ __all__ = ["extract_text", "split_standfirst", "strip_title_repeats", "unwrap_li
 
 _TITLE_MAX_WORDS = 40
 _WRAP_MAX_WIDTH = 100  # saved pages with one paragraph per line always have longer lines than this
+_WRAP_MIN_WIDTH = 50  # narrower "columns" are lists of short lines (menus, tags), not wrapped prose
 _WRAP_SLACK = 15  # a wrapped line ends within this many characters of the wrap column
 _BYLINE = re.compile(r"^(?:by|written by|author:|reporting by)\s+(?P<name>[^\W\d_][\w.'’\- ]{1,80})$", re.IGNORECASE)
 _LABELLED_DATE = re.compile(r"^(?:published|posted|updated|last updated|first published|date)\b", re.IGNORECASE)
@@ -147,6 +148,8 @@ def unwrap_lines(lines: list[str]) -> list[str]:
     if len(lengths) < 8 or max(lengths) > _WRAP_MAX_WIDTH:
         return lines
     width = max(lengths)
+    if width < _WRAP_MIN_WIDTH:
+        return lines
     filled = sum(1 for length in lengths if length >= width - _WRAP_SLACK)
     if filled < 0.4 * len(lengths):
         return lines

@@ -228,3 +228,10 @@ def test_one_paragraph_per_line_files_are_not_rejoined() -> None:
     article = _one("rail_merger_noblank.txt")
     assert "‘No job losses’" in _paragraphs(article)
     assert len(_paragraphs(article)) == 10
+
+
+def test_unwrap_leaves_short_line_lists_alone() -> None:
+    from services.ingest.formats.text import unwrap_lines
+
+    menu = ["Home", "World", "Business", "Sport", "Weather", "Contact us", "About us", "Privacy policy"]
+    assert unwrap_lines(menu) == menu
