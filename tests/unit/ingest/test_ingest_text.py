@@ -10,6 +10,7 @@ import pytest
 
 from services.contracts import DeadLetterReason
 from services.ingest.formats import ExtractedArticle, ExtractionOptions, extract_articles
+from services.ingest.formats.text import unwrap_lines
 from services.runtime.errors import InvalidInput
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ingest"
@@ -231,7 +232,5 @@ def test_one_paragraph_per_line_files_are_not_rejoined() -> None:
 
 
 def test_unwrap_leaves_short_line_lists_alone() -> None:
-    from services.ingest.formats.text import unwrap_lines
-
     menu = ["Home", "World", "Business", "Sport", "Weather", "Contact us", "About us", "Privacy policy"]
     assert unwrap_lines(menu) == menu
