@@ -29,8 +29,6 @@ from services.ingest.ledger import DoneVersion, Ledger
 from services.localstack import EmbeddedBroker, EmbeddedPostgres, ServiceProcess
 from services.store.repository import Repository
 
-STAGES = ("store", "enrich", "ingest")  # start order: consumers first, so nothing waits on a join
-
 
 @dataclass
 class Stack:
@@ -51,10 +49,28 @@ class Stack:
             env["INGEST_INBOX"] = str(inbox)
         return env
 
-    def start_service(self, stage: str, inbox: Path | None, args: list[str] | None = None) -> ServiceProcess:
-        process = ServiceProcess(stage, self.env(inbox), self.home / "logs" / f"{stage}.log", args)
-        self.services[stage] = process
+    def start_service(
+        self, stage: str, inbox: Path | None, args: list[str] | None = None, name: str | None = None
+    ) -> ServiceProcess:
+        name = name or stage
+        process = ServiceProcess(stage, self.env(inbox), self.home / "logs" / f"{name}.log", args)
+        self.services[name] = process
         return process
+
+    def start_pipeline(self, inbox: Path, enrich_workers: int, ingest_args: list[str] | None = None) -> None:
+        """Consumers first, so nothing waits on a group join; enrich, the bottleneck, in N processes
+        of one consumer group (partitions spread over them)."""
+        self.start_service("store", inbox)
+        for worker in range(1, enrich_workers + 1):
+            self.start_service("enrich", inbox, name="enrich" if enrich_workers == 1 else f"enrich-{worker}")
+        self.start_service("ingest", inbox, ingest_args)
+
+    def stop_all(self) -> None:
+        """Ingest first, then enrich, then store: each consumer outlives its producers."""
+        order = {"ingest": 0, "enrich": 1, "store": 2}
+        for name, process in sorted(self.services.items(), key=lambda item: order[item[1].stage]):
+            process.stop()
+            del self.services[name]
 
 
 def _home() -> Path:
@@ -92,9 +108,7 @@ def _stack() -> Iterator[Stack]:
             try:
                 yield stack
             finally:
-                for stage in reversed(STAGES):
-                    if stage in stack.services:
-                        stack.services[stage].stop()
+                stack.stop_all()
     finally:
         if broker is not None:
             broker.kill()
@@ -172,8 +186,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
             requeued = _reconcile(stack, repository)
         if requeued:
             print(f"{requeued} file(s) were in flight when the last session stopped; publishing them again")
-        for stage in STAGES:
-            stack.start_service(stage, inbox)
+        stack.start_pipeline(inbox, args.enrich_workers)
         print(f"newsflow dev: watching {inbox} (broker {stack.bootstrap_servers}); logs in {stack.home / 'logs'}")
         print("Drop files into the inbox; Ctrl-C stops every process.", flush=True)
         last = ""
@@ -186,15 +199,15 @@ def cmd_dev(args: argparse.Namespace) -> int:
                     if line != last:
                         print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
                         last = line
-                    for stage, process in list(stack.services.items()):
+                    for name, process in list(stack.services.items()):
                         if not process.running():
                             # Crash loudly, restart: the uncommitted batch is redelivered.
-                            if time.monotonic() - restarts.get(stage, 0) < 5:
+                            if time.monotonic() - restarts.get(name, 0) < 5:
                                 time.sleep(5)
-                            print(f"{stage} exited with {process.process.returncode}; restarting", flush=True)
-                            restarts[stage] = time.monotonic()
+                            print(f"{name} exited with {process.process.returncode}; restarting", flush=True)
+                            restarts[name] = time.monotonic()
                             process.stop()
-                            stack.start_service(stage, inbox)
+                            stack.start_service(process.stage, inbox, name=name)
         except KeyboardInterrupt:
             print("\nstopping: ingest first, then waiting for what it published to be stored...", flush=True)
             stack.services["ingest"].stop()
@@ -218,11 +231,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with _stack() as stack:
         _migrate(stack.database_url)
-        for stage in ("store", "enrich"):
-            stack.start_service(stage, inbox)
         report_path = stack.home / "last-ingest-report.json"
         report_path.unlink(missing_ok=True)
-        ingest = stack.start_service("ingest", inbox, ["--until-idle", "--report", str(report_path)])
+        stack.start_pipeline(inbox, args.enrich_workers, ["--until-idle", "--report", str(report_path)])
+        ingest = stack.services["ingest"]
         while ingest.running():
             if _crashed(stack):
                 return 1
@@ -263,11 +275,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _crashed(stack: Stack) -> bool:
-    for stage in ("store", "enrich"):
-        process = stack.services.get(stage)
-        if process is not None and not process.running():
+    """Whether a consumer died (ingest exits by itself in one-shot runs)."""
+    for name, process in stack.services.items():
+        if process.stage != "ingest" and not process.running():
             print(
-                f"{stage} exited with {process.process.returncode}; see {stack.home / 'logs' / (stage + '.log')}",
+                f"{name} exited with {process.process.returncode}; see {stack.home / 'logs' / (name + '.log')}",
                 file=sys.stderr,
             )
             return True
@@ -336,10 +348,12 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     dev = sub.add_parser("dev", help="run the whole pipeline on embedded defaults")
     dev.add_argument("--inbox", default="inbox")
+    dev.add_argument("--enrich-workers", type=int, default=1, help="enrich processes (one spaCy pipeline each)")
     dev.set_defaults(func=cmd_dev)
     run = sub.add_parser("run", help="one-shot: process every file of an inbox, then exit")
     run.add_argument("--inbox", required=True)
     run.add_argument("--until-idle", action="store_true")
+    run.add_argument("--enrich-workers", type=int, default=1, help="enrich processes (one spaCy pipeline each)")
     run.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the last file")
     run.set_defaults(func=cmd_run)
     export = sub.add_parser("export", help="print stored articles")

