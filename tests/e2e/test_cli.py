@@ -99,3 +99,26 @@ def test_the_five_seeds_are_stored_with_clean_text_speakers_and_stories(tmp_path
     assert speaker_of("I expect both sides") == "Ryan Hass"
     assert articles["000"].story_id == articles["001"].story_id == articles["002"].story_id
     assert len({articles["000"].story_id, articles["003"].story_id, articles["004"].story_id}) == 3
+
+
+def test_enrich_scales_across_processes_sharing_the_partitions(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    names = [
+        "trade_talks_comments.txt",
+        "port_strike_gtag.txt",
+        "science_prize_related.txt",
+        "grain_deal_agencies.txt",
+        "rail_merger_noblank.txt",
+        "festival_utf8_widgets.html",
+    ]
+    for name in names:
+        shutil.copy(FIXTURES / name, inbox / name)
+    result = newsflow(tmp_path, "run", "--inbox", "inbox", "--until-idle", "--enrich-workers", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "stored: 6 articles" in result.stdout
+    logs = tmp_path / ".newsflow" / "logs"
+    for worker in ("enrich-1", "enrich-2"):
+        assert "partitions assigned" in (logs / f"{worker}.log").read_text(), worker
+    exported = export(tmp_path)
+    assert sorted(Path(a.source.uri).name for a in exported) == sorted(names)
