@@ -144,9 +144,7 @@ class OriginalMessage(_Event):
     partition: int
     offset: int
     key: str | None = None
-    value: str | None = Field(
-        default=None, description="The message value, decoded as UTF-8 with replacement."
-    )
+    value: str | None = Field(default=None, description="The message value, decoded as UTF-8 with replacement.")
 
 
 class DeadLetter(_Event):
@@ -160,7 +158,5 @@ class DeadLetter(_Event):
     article_id: str | None = None
     source: SourceRef | None = None
     original: OriginalMessage | None = None
-    quarantine_uri: str | None = Field(
-        default=None, description="Where a copy of the offending input was kept."
-    )
+    quarantine_uri: str | None = Field(default=None, description="Where a copy of the offending input was kept.")
     occurred_at: dt.datetime

@@ -26,7 +26,7 @@ def main() -> None:
         settings=settings,
         group_id=settings.enrich_group_id,
         models={Topics.CLEANED: TOPIC_MODELS[Topics.CLEANED]},
-        handler=EnrichHandler(enricher),
+        handler=EnrichHandler(enricher, settings.kafka_max_message_bytes),
         stop=stop,
         health=health,
     )

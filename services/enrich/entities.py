@@ -26,9 +26,7 @@ from spacy.tokens import Doc, Span
 from services.contracts.events import Entity, Mention
 
 PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
-NAMED_LABELS = frozenset(
-    {"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW"}
-)
+NAMED_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW"})
 # Labels whose spans may be a mislabelled bare surname ("Lavrov said" tagged ORG by the small model).
 _RELABELLABLE = frozenset({"ORG", "GPE", "NORP", "PRODUCT", "WORK_OF_ART", "LOC", "FAC", "EVENT", "LAW"})
 

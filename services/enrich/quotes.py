@@ -333,9 +333,7 @@ def _attribute(
     # after it start a new sentence ("… cooperation.” He emphasised that …") unless a dash or comma
     # ties them to the quote.
     ends_sentence = span.text.endswith(".") and not re.match(r"\s*[,–—-]", after)
-    after_rules = (
-        () if ends_sentence else ((_AFTER_VERB_FIRST, 0.9), (_AFTER_SUBJ_FIRST, 0.9), (_AFTER_ACCORDING, 0.8))
-    )
+    after_rules = () if ends_sentence else ((_AFTER_VERB_FIRST, 0.9), (_AFTER_SUBJ_FIRST, 0.9), (_AFTER_ACCORDING, 0.8))
     for rx, conf in after_rules:
         m = rx.match(after)
         if m and _plausible_speaker(m.group("spk")):
@@ -380,9 +378,7 @@ def _attribute(
     return _Attribution(None, None, 0.0, None)
 
 
-_SOURCE_NOUNS = frozenset(
-    {"official", "officials", "statement", "source", "sources", "ministry", "spokesperson"}
-)
+_SOURCE_NOUNS = frozenset({"official", "officials", "statement", "source", "sources", "ministry", "spokesperson"})
 
 
 def _plausible_speaker(phrase: str) -> bool:

@@ -4,22 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.contracts import CleanedArticle, Topics
+from services.contracts import CleanedArticle, DeadLetterReason, EnrichedArticle, Stage, Topics
 from services.enrich.pipeline import Enricher
-from services.runtime import metrics
+from services.runtime import deadletters, metrics
+from services.runtime.kafka import encode
 from services.runtime.messages import OutgoingEvent
 from services.runtime.runner import Envelope, HandlerResult
 
 
 class EnrichHandler:
-    def __init__(self, enricher: Enricher) -> None:
+    def __init__(self, enricher: Enricher, max_message_bytes: int) -> None:
         self._enricher = enricher
+        self._max_message_bytes = max_message_bytes
 
     def handle(self, batch: Sequence[Envelope]) -> HandlerResult:
-        articles = [e.event for e in batch if isinstance(e.event, CleanedArticle)]
-        enriched = self._enricher.enrich_batch(articles)
-        for article in enriched:
+        pairs = [(e, e.event) for e in batch if isinstance(e.event, CleanedArticle)]
+        enriched = self._enricher.enrich_batch([cleaned for _, cleaned in pairs])
+        result = HandlerResult()
+        for (envelope, _), article in zip(pairs, enriched, strict=True):
+            if not self._fits(article):
+                result.dead_letters.append(
+                    deadletters.for_message(
+                        Stage.ENRICH,
+                        DeadLetterReason.OVERSIZED,
+                        f"the enriched article is larger than the {self._max_message_bytes}-byte message limit",
+                        envelope.message,
+                        article_id=article.article_id,
+                    )
+                )
+                continue
             metrics.ENRICH_ANNOTATIONS.labels("entity").inc(len(article.entities))
             metrics.ENRICH_ANNOTATIONS.labels("quote").inc(len(article.quotes))
             metrics.ENRICH_ANNOTATIONS.labels("topic").inc(len(article.topics))
-        return HandlerResult(outputs=[OutgoingEvent(Topics.ENRICHED, a.article_id, a) for a in enriched])
+            result.outputs.append(OutgoingEvent(Topics.ENRICHED, article.article_id, article))
+        return result
+
+    def _fits(self, article: EnrichedArticle) -> bool:
+        return len(encode(article)) <= self._max_message_bytes

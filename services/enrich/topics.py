@@ -101,9 +101,7 @@ def keyphrases(doc: Doc, analysis: EntityAnalysis, *, limit: int = 8) -> list[st
         chosen.append((n + 0.5 * key.count(" "), first[key], form))
     for ent in analysis.entities:
         if ent.label in _KEY_ENT and ent.count >= 2:
-            chosen.append(
-                (ent.count + ent.salience, ent.mentions[0].start if ent.mentions else 0, ent.canonical)
-            )
+            chosen.append((ent.count + ent.salience, ent.mentions[0].start if ent.mentions else 0, ent.canonical))
     chosen.sort(key=lambda x: (-x[0], x[1], x[2]))
     out: list[str] = []
     seen: set[str] = set()

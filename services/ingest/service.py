@@ -215,6 +215,16 @@ class IngestService:
             duplicate_of=duplicate_of,
             ingested_at=dt.datetime.now(dt.UTC),
         )
+        if not self._producer.fits(article):
+            kept = self._quarantine.keep(data, sha256)
+            dead = deadletters.for_source(
+                Stage.INGEST,
+                DeadLetterReason.OVERSIZED,
+                f"the cleaned article is larger than the {self._producer.max_message_bytes}-byte message limit",
+                article.source,
+                kept,
+            )
+            return self._dead_letter_event(dead)
         return OutgoingEvent(Topics.CLEANED, article_id, article)
 
     @staticmethod

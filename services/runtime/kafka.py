@@ -16,6 +16,7 @@ from kafka.admin import NewTopic
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError, KafkaTimeoutError, NoBrokersAvailable, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
+from pydantic import BaseModel
 
 from services.runtime.errors import TransientError
 from services.runtime.messages import ConsumedMessage, OutgoingEvent, TopicPartition
@@ -56,6 +57,15 @@ def ensure_topics(settings: ServiceSettings, topics: Iterable[str]) -> None:
         admin.close()
 
 
+def encode(event: BaseModel) -> bytes:
+    """The wire form of every event: UTF-8 JSON of the contract model."""
+    return event.model_dump_json().encode("utf-8")
+
+
+class MessageTooLarge(Exception):
+    """A stage tried to publish an event above the size limit; stages check ``fits`` first."""
+
+
 class EventProducer:
     """Publishes contract events as JSON. ``flush`` returns only when every send is acknowledged,
     and raises if any was not: callers commit offsets or record progress only after it returns."""
@@ -71,9 +81,15 @@ class EventProducer:
             **_connection_config(settings),
         )
         self._pending: list[tuple[str, Any]] = []
+        self.max_message_bytes = settings.kafka_max_message_bytes
+
+    def fits(self, event: BaseModel) -> bool:
+        return len(encode(event)) <= self.max_message_bytes
 
     def send(self, outgoing: OutgoingEvent) -> None:
-        value = outgoing.event.model_dump_json().encode("utf-8")
+        value = encode(outgoing.event)
+        if len(value) > self.max_message_bytes:
+            raise MessageTooLarge(f"{outgoing.topic} event of {len(value)} bytes for key {outgoing.key}")
         future = self._producer.send(outgoing.topic, key=outgoing.key.encode("utf-8"), value=value)
         self._pending.append((outgoing.topic, future))
 
@@ -140,9 +156,7 @@ class EventConsumer:
         batch: list[ConsumedMessage] = []
         for tp, messages in records.items():
             for message in messages:
-                batch.append(
-                    ConsumedMessage(tp.topic, tp.partition, message.offset, message.key, message.value)
-                )
+                batch.append(ConsumedMessage(tp.topic, tp.partition, message.offset, message.key, message.value))
         return batch
 
     def commit(self, offsets: dict[TopicPartition, int]) -> None:

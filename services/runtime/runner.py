@@ -87,9 +87,7 @@ class Runner:
         self._last_lag_update = 0.0
 
     def on_revoked(self, partitions: set[TopicPartition]) -> None:
-        log.info(
-            "partitions revoked", extra={"partitions": sorted(f"{p.topic}-{p.partition}" for p in partitions)}
-        )
+        log.info("partitions revoked", extra={"partitions": sorted(f"{p.topic}-{p.partition}" for p in partitions)})
         self._revoked |= partitions
 
     def run(self) -> None:
@@ -146,9 +144,7 @@ class Runner:
                 envelopes.append(Envelope(message, event))
             elif message.topic == Topics.DEADLETTER:
                 # Dead-lettering a dead letter would loop; it stays on its topic, and the log says why.
-                log.error(
-                    "undecodable dead letter skipped", extra={"offset": message.offset, "error": refusal}
-                )
+                log.error("undecodable dead letter skipped", extra={"offset": message.offset, "error": refusal})
             elif refusal is not None:
                 dead.append(refusal)
 
@@ -158,9 +154,7 @@ class Runner:
         for outgoing in result.outputs:
             self._producer.send(outgoing)
         for dead_letter in dead:
-            self._producer.send(
-                OutgoingEvent(Topics.DEADLETTER, deadletters.key_of(dead_letter), dead_letter)
-            )
+            self._producer.send(OutgoingEvent(Topics.DEADLETTER, deadletters.key_of(dead_letter), dead_letter))
         for topic in self._producer.flush():
             metrics.MESSAGES_PRODUCED.labels(self._stage, topic).inc()
 
@@ -180,9 +174,7 @@ class Runner:
         """The event, or the dead letter that explains why there is none."""
         model = self._models[message.topic]
         if message.value is None:
-            return None, deadletters.for_message(
-                self._stage, DeadLetterReason.EMPTY, "message has no value", message
-            )
+            return None, deadletters.for_message(self._stage, DeadLetterReason.EMPTY, "message has no value", message)
         try:
             return model.model_validate_json(message.value), None
         except ValidationError as exc:
@@ -200,9 +192,7 @@ class Runner:
             self._consecutive_dead_letters = 0
         if self._consecutive_dead_letters > self._settings.max_consecutive_dead_letters:
             # A whole topic of poison is a broken producer or deploy, not bad input: stop loudly.
-            raise RuntimeError(
-                f"{self._consecutive_dead_letters} dead letters in a row; refusing to dead-letter more"
-            )
+            raise RuntimeError(f"{self._consecutive_dead_letters} dead letters in a row; refusing to dead-letter more")
 
     def _update_lag(self) -> None:
         now = time.monotonic()

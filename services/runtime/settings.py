@@ -35,6 +35,9 @@ class ServiceSettings(BaseSettings):
     kafka_max_poll_interval_ms: int = 300_000
     kafka_max_poll_records: int = 64
     kafka_poll_timeout_ms: int = 500
+    # Kafka's default broker limit (message.max.bytes) is about 1 MB. Larger events are dead-lettered
+    # as oversized by the stage that would produce them instead of failing every retry.
+    kafka_max_message_bytes: int = 1_000_000
 
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0 disables the HTTP endpoint (handy in tests that run many services)

@@ -357,3 +357,21 @@ def test_s3_notifications_reveal_overwrites_that_an_incremental_listing_cannot_s
     articles, _ = harness.published()
     texts = [a.text for a in articles if a.source.uri == "s3://news/drop/b.txt"]
     assert len(texts) == 2 and "ten hours" in texts[1]
+
+
+def test_an_article_above_the_message_size_limit_is_dead_lettered_not_retried_forever(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    bucket = FolderBucket(tmp_path / "inbox")
+    bucket.put("long.txt", fixture("trade_talks_comments.txt"))
+    bucket.put("short.txt", fixture("port_strike_gtag.txt"))
+    settings = ServiceSettings(kafka_bootstrap_servers=broker.bootstrap_servers, kafka_max_message_bytes=2200)
+    ensure_topics(settings, [t.value for t in Topics])
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    producer = EventProducer(settings, "ingest-test")
+    service = ingest_service(bucket.source(ledger), ledger, producer, tmp_path / "q")
+    assert service.scan_once(threading.Event()) == 2
+    producer.close()
+    ledger.close()
+    assert service.report.dead_letter_reasons == {"oversized": 1}
+    assert len(service.report.article_ids) == 1

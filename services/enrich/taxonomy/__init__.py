@@ -62,9 +62,7 @@ def build_taxonomy(raw: dict[str, Any]) -> Taxonomy:
     for code, entry in entries.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("label"), str):
             raise TaxonomyError(f"topic {code!r} has no label")
-        keywords = tuple(
-            sorted({str(k).strip().lower() for k in entry.get("keywords", []) if str(k).strip()})
-        )
+        keywords = tuple(sorted({str(k).strip().lower() for k in entry.get("keywords", []) if str(k).strip()}))
         parent = entry.get("parent")
         topics[code] = TopicDef(
             code=code,
