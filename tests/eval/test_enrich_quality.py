@@ -101,7 +101,5 @@ def test_story_clusters(nlp: Language, cases: dict[str, Any]) -> None:
         ]
         enricher = Enricher(nlp=nlp, taxonomy=load_taxonomy(None), stories=InMemoryStoryStore())
         story = {e.article_id: e.story_id for e in enricher.enrich_batch(articles)}
-        got = sorted(
-            sorted(ids for ids in {s: [a for a in story if story[a] == s] for s in story.values()}.values())
-        )
+        got = sorted(sorted(ids for ids in {s: [a for a in story if story[a] == s] for s in story.values()}.values()))
         assert got == sorted(sorted(g) for g in case["groups"])

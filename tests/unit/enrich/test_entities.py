@@ -14,23 +14,18 @@ def test_fold_token_merges_transliteration_variants() -> None:
 
 def test_person_id_uses_given_name_and_surname() -> None:
     assert canonical_id_for("Sergey Lavrov", "PERSON") == canonical_id_for("Sergei Lavrov", "PERSON")
-    assert canonical_id_for("Sergey Viktorovich Lavrov", "PERSON") == canonical_id_for(
-        "Sergey Lavrov", "PERSON"
-    )
+    assert canonical_id_for("Sergey Viktorovich Lavrov", "PERSON") == canonical_id_for("Sergey Lavrov", "PERSON")
     assert canonical_id_for("Wang Yi", "PERSON") != canonical_id_for("Wang Wenbin", "PERSON")
 
 
 def test_place_aliases_and_articles() -> None:
-    assert (
-        canonical_id_for("the United States", "GPE") == canonical_id_for("US", "GPE") == "place:united-states"
-    )
+    assert canonical_id_for("the United States", "GPE") == canonical_id_for("US", "GPE") == "place:united-states"
     assert canonical_id_for("Moscow", "GPE") == canonical_id_for("Moscow", "LOC")
 
 
 def test_surname_resolves_to_full_name_with_offsets(nlp: Language) -> None:
     text = (
-        "Foreign Minister Alexei Morozov arrived in Hanoi on Tuesday.\n"
-        "Morozov met the president. Morozov left at noon."
+        "Foreign Minister Alexei Morozov arrived in Hanoi on Tuesday.\nMorozov met the president. Morozov left at noon."
     )
     analysis = analyse_entities(nlp(text))
     person = next(e for e in analysis.entities if e.canonical == "Alexei Morozov")

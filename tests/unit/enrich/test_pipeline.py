@@ -37,9 +37,7 @@ def test_enrich_batch_copies_fields_and_offsets_index_text(
     assert out.enrichment.model.startswith("en_core_web_sm")
     for e in out.entities:
         for m in e.mentions:
-            assert TEXT[m.start : m.end] in (e.text, e.canonical) or e.canonical.endswith(
-                TEXT[m.start : m.end]
-            )
+            assert TEXT[m.start : m.end] in (e.text, e.canonical) or e.canonical.endswith(TEXT[m.start : m.end])
     [quote] = out.quotes
     assert TEXT[quote.start : quote.end] == quote.text
     assert quote.speaker == "Alexei Morozov"
