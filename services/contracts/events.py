@@ -133,6 +133,7 @@ class DeadLetterReason(StrEnum):
     NO_RESPONSE_RECORDS = "no_response_records"
     NOT_AN_ARTICLE = "not_an_article"
     VANISHED = "vanished"
+    UNREADABLE = "unreadable"
     UNSUPPORTED_FORMAT = "unsupported_format"
     INVALID_EVENT = "invalid_event"
 

@@ -27,7 +27,7 @@ from services.ingest.formats import (
 )
 from services.ingest.ledger import Ledger
 from services.ingest.quarantine import Quarantine
-from services.ingest.sources import BucketSource, ObjectVanished, ObjectVersion
+from services.ingest.sources import BucketSource, ObjectUnreadable, ObjectVanished, ObjectVersion
 from services.runtime import deadletters, metrics
 from services.runtime.errors import InvalidInput, TransientError
 from services.runtime.health import Health
@@ -156,15 +156,14 @@ class IngestService:
         with metrics.INGEST_EXTRACT_SECONDS.time():
             try:
                 data = self._source.read(obj, self._options.max_bytes)
-            except ObjectVanished:
+            except (ObjectVanished, ObjectUnreadable) as exc:
                 source = SourceRef(uri=obj.uri, version=obj.version, format="unknown", size=obj.size, sha256="")
-                dead = deadletters.for_source(
-                    Stage.INGEST,
-                    DeadLetterReason.VANISHED,
-                    "listed but gone before it could be read",
-                    source,
-                    None,
+                reason, detail = (
+                    (DeadLetterReason.VANISHED, "listed but gone before it could be read")
+                    if isinstance(exc, ObjectVanished)
+                    else (DeadLetterReason.UNREADABLE, f"cannot be read: {exc}")
                 )
+                dead = deadletters.for_source(Stage.INGEST, reason, detail, source, None)
                 return _Handled(obj, None, [self._dead_letter_event(dead)], metrics.Outcome.DEAD_LETTER)
             sha256 = hashlib.sha256(data).hexdigest()
             if self._ledger.content_done(obj.uri, sha256):

@@ -22,7 +22,7 @@ from services.ingest.formats import ExtractionOptions
 from services.ingest.ledger import Ledger
 from services.ingest.quarantine import Quarantine
 from services.ingest.service import IngestService
-from services.ingest.sources import BucketSource
+from services.ingest.sources import BucketSource, ObjectUnreadable, ObjectVersion
 from services.ingest.sources.local import LocalFolderSource
 from services.ingest.sources.s3 import S3BucketSource
 from services.localstack import EmbeddedBroker, free_port
@@ -374,4 +374,38 @@ def test_an_article_above_the_message_size_limit_is_dead_lettered_not_retried_fo
     producer.close()
     ledger.close()
     assert service.report.dead_letter_reasons == {"oversized": 1}
+    assert len(service.report.article_ids) == 1
+
+
+def test_an_unreadable_object_is_dead_lettered_and_the_rest_flows_on(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """Tests run as root here, so a permission error is simulated at the source boundary."""
+    bucket = FolderBucket(tmp_path / "inbox")
+    bucket.put("locked.txt", fixture("trade_talks_comments.txt"))
+    bucket.put("open.txt", fixture("port_strike_gtag.txt"))
+    settings = ServiceSettings(kafka_bootstrap_servers=broker.bootstrap_servers)
+    ensure_topics(settings, [t.value for t in Topics])
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    inner = bucket.source(ledger)
+
+    class Locked:
+        kind = inner.kind
+
+        def list_versions(self) -> Iterator[ObjectVersion]:
+            return inner.list_versions()
+
+        def read(self, obj: ObjectVersion, max_bytes: int) -> bytes:
+            if obj.key == "locked.txt":
+                raise ObjectUnreadable(f"{obj.uri}: Permission denied")
+            return inner.read(obj, max_bytes)
+
+        def wait_for_changes(self, timeout_s: float) -> None: ...
+
+        def close(self) -> None: ...
+
+    producer = EventProducer(settings, "ingest-test")
+    service = ingest_service(Locked(), ledger, producer, tmp_path / "q")
+    assert service.scan_once(threading.Event()) == 2
+    producer.close()
+    ledger.close()
+    assert service.report.dead_letter_reasons == {"unreadable": 1}
     assert len(service.report.article_ids) == 1

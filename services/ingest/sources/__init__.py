@@ -40,6 +40,10 @@ class ObjectVanished(Exception):
     """The object was listed but is gone (deleted or replaced) by the time it is read."""
 
 
+class ObjectUnreadable(Exception):
+    """The object exists but this service may not read it (permissions, a special file)."""
+
+
 class BucketSource(Protocol):
     kind: str
 
@@ -49,7 +53,8 @@ class BucketSource(Protocol):
 
     def read(self, obj: ObjectVersion, max_bytes: int) -> bytes:
         """The object's bytes, at most ``max_bytes + 1`` (so the caller can tell it is oversized).
-        Raises ``ObjectVanished``; raises ``TransientError`` when the store is unreachable."""
+        Raises ``ObjectVanished`` or ``ObjectUnreadable`` (dead-lettered, never retried forever);
+        raises ``TransientError`` when the store is unreachable."""
         ...
 
     def wait_for_changes(self, timeout_s: float) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from services.ingest.sources import ObjectVanished, ObjectVersion, is_temporary_name
+from services.ingest.sources import ObjectUnreadable, ObjectVanished, ObjectVersion, is_temporary_name
 
 
 class _Wake(FileSystemEventHandler):
@@ -69,6 +69,8 @@ class LocalFolderSource:
                 return handle.read(max_bytes + 1)
         except (FileNotFoundError, IsADirectoryError) as exc:
             raise ObjectVanished(obj.uri) from exc
+        except OSError as exc:
+            raise ObjectUnreadable(f"{obj.uri}: {exc.strerror or exc}") from exc
 
     def wait_for_changes(self, timeout_s: float) -> None:
         # Debounce: a burst of events from one copy becomes one scan.

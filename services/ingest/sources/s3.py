@@ -19,7 +19,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from services.ingest.sources import ObjectVanished, ObjectVersion, is_temporary_name
+from services.ingest.sources import ObjectUnreadable, ObjectVanished, ObjectVersion, is_temporary_name
 from services.runtime.errors import TransientError
 
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound", "PreconditionFailed", "412"}
@@ -106,6 +106,9 @@ class S3BucketSource:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in _MISSING_CODES:
                 raise ObjectVanished(obj.uri) from exc
+            if code in ("AccessDenied", "403", "InvalidObjectState"):
+                # No permission, or archived (Glacier): an operator must act; the rest flows on.
+                raise ObjectUnreadable(f"{obj.uri}: {code}") from exc
             raise TransientError(f"reading {obj.uri} failed: {exc}") from exc
         except (EndpointConnectionError, BotoCoreError) as exc:
             raise TransientError(f"reading {obj.uri} failed: {exc}") from exc
