@@ -95,7 +95,7 @@ class IngestService:
                 backoff = min(backoff * 2, 30.0)
                 continue
             self._health.set_ready(True)
-            if until_idle and found == 0:
+            if until_idle and found == 0 and not self._source.settling():
                 return
             self._source.wait_for_changes(0.2 if until_idle else scan_interval_s)
 

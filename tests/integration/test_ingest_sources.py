@@ -267,6 +267,9 @@ def test_an_object_that_vanishes_before_it_is_read_is_dead_lettered(
         def read(self, obj, max_bytes):  # type: ignore[no-untyped-def]
             return self.inner.read(obj, max_bytes)
 
+        def settling(self) -> bool:
+            return False
+
         def wait_for_changes(self, timeout_s: float) -> None: ...
 
         def close(self) -> None: ...
@@ -398,6 +401,9 @@ def test_an_unreadable_object_is_dead_lettered_and_the_rest_flows_on(broker: Emb
                 raise ObjectUnreadable(f"{obj.uri}: Permission denied")
             return inner.read(obj, max_bytes)
 
+        def settling(self) -> bool:
+            return False
+
         def wait_for_changes(self, timeout_s: float) -> None: ...
 
         def close(self) -> None: ...
@@ -409,3 +415,19 @@ def test_an_unreadable_object_is_dead_lettered_and_the_rest_flows_on(broker: Emb
     ledger.close()
     assert service.report.dead_letter_reasons == {"unreadable": 1}
     assert len(service.report.article_ids) == 1
+
+
+def test_a_one_shot_run_waits_for_files_still_being_written(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "fresh.txt").write_bytes(fixture("grain_deal_agencies.txt"))  # mtime: now, not yet settled
+    settings = ServiceSettings(kafka_bootstrap_servers=broker.bootstrap_servers)
+    ensure_topics(settings, [t.value for t in Topics])
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    producer = EventProducer(settings, "ingest-test")
+    source = LocalFolderSource(inbox, settle_seconds=1.5, watch=False)
+    service = ingest_service(source, ledger, producer, tmp_path / "q")
+    service.run(threading.Event(), scan_interval_s=5.0, until_idle=True)
+    producer.close()
+    ledger.close()
+    assert service.report.objects == 1 and len(service.report.article_ids) == 1

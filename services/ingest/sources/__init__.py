@@ -57,6 +57,10 @@ class BucketSource(Protocol):
         raises ``TransientError`` when the store is unreachable."""
         ...
 
+    def settling(self) -> bool:
+        """Whether the last listing skipped objects that may still be being written."""
+        ...
+
     def wait_for_changes(self, timeout_s: float) -> None:
         """Block until something may have changed or ``timeout_s`` passed."""
         ...

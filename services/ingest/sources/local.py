@@ -31,6 +31,7 @@ class LocalFolderSource:
         self._root.mkdir(parents=True, exist_ok=True)
         self._settle_seconds = settle_seconds
         self._changed = threading.Event()
+        self._settling = False
         self._observer: Observer | None = None  # type: ignore[valid-type]
         if watch:
             observer = Observer()
@@ -41,6 +42,7 @@ class LocalFolderSource:
 
     def list_versions(self) -> Iterator[ObjectVersion]:
         now = time.time()
+        self._settling = False
         for dirpath, dirnames, filenames in os.walk(self._root, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not is_temporary_name(d))
             for name in sorted(filenames):
@@ -54,6 +56,7 @@ class LocalFolderSource:
                 if not path.is_file() or path.is_symlink():
                     continue  # links could point outside the inbox
                 if now - stat.st_mtime < self._settle_seconds:
+                    self._settling = True
                     self._changed.set()  # look again soon: it is probably still being written
                     continue
                 yield ObjectVersion(
@@ -71,6 +74,9 @@ class LocalFolderSource:
             raise ObjectVanished(obj.uri) from exc
         except OSError as exc:
             raise ObjectUnreadable(f"{obj.uri}: {exc.strerror or exc}") from exc
+
+    def settling(self) -> bool:
+        return self._settling
 
     def wait_for_changes(self, timeout_s: float) -> None:
         # Debounce: a burst of events from one copy becomes one scan.

@@ -133,6 +133,9 @@ class S3BucketSource:
                 size=int(head["ContentLength"]),
             )
 
+    def settling(self) -> bool:
+        return False  # S3 shows an object only once its upload is complete
+
     def wait_for_changes(self, timeout_s: float) -> None:
         if self._sqs is None:
             self._stop.wait(timeout_s)
