@@ -256,7 +256,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 ingest_dead = repository.dead_letter_ids(dead_letter_ids)
                 if len(stored | refused) == len(article_ids) and len(ingest_dead) == len(dead_letter_ids):
                     break
-                if _crashed(stack) or time.monotonic() > deadline:
+                if _crashed(stack):
+                    return 1
+                if time.monotonic() > deadline:
                     waiting = len(article_ids) - len(stored | refused) + len(dead_letter_ids) - len(ingest_dead)
                     print(f"gave up: {waiting} events not stored after {args.timeout}s", file=sys.stderr)
                     return 1
