@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
+from prometheus_client import REGISTRY
 
 from services.contracts import (
     TOPIC_MODELS,
@@ -144,6 +145,10 @@ def wait_for(predicate, timeout_s: float = 60.0) -> None:  # type: ignore[no-unt
     raise AssertionError("condition not reached in time")
 
 
+def transient_errors() -> float:
+    return REGISTRY.get_sample_value("newsflow_transient_errors_total", {"stage": "store"}) or 0.0
+
+
 def scalar(database_url: str, sql: str) -> int:
     with psycopg.connect(database_url) as conn:
         row = conn.execute(sql).fetchone()
@@ -233,4 +238,34 @@ def test_offsets_are_committed_only_after_the_database_commit(broker: EmbeddedBr
         wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 6)
     finally:
         second.close()
+    assert scalar(database_url, "SELECT count(*) FROM article_sources") == 6
+
+
+def test_a_database_outage_pauses_the_store_and_nothing_is_lost(
+    broker: EmbeddedBroker, database_url: str, postgres_admin_url: str
+) -> None:
+    """Real fault: the test database refuses connections and its sessions are killed mid-run."""
+    settings = settings_for(broker, database_url).model_copy(
+        update={"retry_initial_backoff_s": 0.2, "retry_max_backoff_s": 1.0}
+    )
+    ensure_topics(settings, [t.value for t in Topics])
+    before = transient_errors()
+    running = RunningStore(settings)
+    try:
+        produce(broker, Topics.ENRICHED, [(f"b{i}", enriched(f"b{i}").model_dump_json().encode()) for i in range(3)])
+        wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 3)
+        name = psycopg.conninfo.conninfo_to_dict(database_url)["dbname"]
+        with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            produce(
+                broker, Topics.ENRICHED, [(f"c{i}", enriched(f"c{i}").model_dump_json().encode()) for i in range(3)]
+            )
+            time.sleep(3)  # the store keeps failing to connect and backs off meanwhile
+            assert running.thread.is_alive()
+            assert transient_errors() > before
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 6)
+    finally:
+        running.close()
     assert scalar(database_url, "SELECT count(*) FROM article_sources") == 6
