@@ -19,9 +19,18 @@ Two stages:
    c. a quote standing alone right after another attributed quote inherits its speaker;
    d. a standalone quote after a sentence whose subject is a person or a described source takes that
       subject, with low confidence.
+   e. a quote after a colon ending a clause that is not a report ("X was more cautious: «…»") takes
+      that clause's subject when it is a person (or a person in apposition to it).
    The speaker phrase is then resolved: a PERSON mention inside it gives the canonical name; he/she
-   gives the most recent PERSON that was a grammatical subject before the quote; otherwise the phrase
-   itself is kept as the description of an unnamed source ("a US State Department spokesman").
+   gives the person who is the subject of the sentence before the quote, else the most recent PERSON
+   that was a grammatical subject before it; otherwise the phrase itself, cut before a participle or
+   relative clause ("a statement released by …"), is kept as the description of an unnamed source
+   ("a US State Department spokesman").
+3. Filtering: a short title-cased span inside a sentence ("her novel “The Salt Road,”", Kwame “The
+   Hammer” Mensah) is a title or nickname, not a quotation, and is dropped. A fragment keeps a speaker
+   only when it resolves to a person: scare quotes in a sentence about a group ("Critics say the
+   “consultation” …") are the writer's distance, not the group's words. A stand-alone quoted sentence
+   is full however short.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import bisect
 import re
 from dataclasses import dataclass
 
+from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.tokens import Doc, Token
 
 from services.contracts.events import Quote, QuoteKind
@@ -112,6 +122,14 @@ _OPENERS = {"“": "”", "«": "»", "„": "“”", "‘": "’", '"': '"'}
 _MARKS = re.compile(r"[“”\"«»‘’„]")
 _LEFT_BOUNDARY = set(" \t([{—–-/:")
 _WORD = re.compile(r"\w+")
+_TITLE_MAX_WORDS = 6
+# Lowercase words a title or nickname may contain ("Night Trains to Bari", "Winter in Naples").
+_TITLE_FILLERS = frozenset({"a", "an", "the", "of", "to", "in", "on", "at", "for", "and", "or", "with", "from", "by"})
+# A described source ends before a participle or relative clause ("a statement released by the council").
+_DESCRIPTION_CUT = re.compile(
+    r"\s+(?:who|which|that|released|issued|published|posted|obtained|seen|sent|made|quoted|cited)\b.*$",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -275,8 +293,12 @@ def extract_quotes(doc: Doc, analysis: EntityAnalysis) -> list[Quote]:
     prev: tuple[QuoteSpan, _Attribution] | None = None
     for span in find_quote_spans(text):
         before = _sentence_before(text, index, span)
+        if _is_title_or_nickname(span, before):
+            continue
         attribution = _attribute(text, index, analysis, span, before, prev)
         kind = _kind(span, before, attribution)
+        if kind is QuoteKind.FRAGMENT and not (attribution.speaker_id or "").startswith("person:"):
+            attribution = _Attribution(None, None, 0.0, None)
         if attribution.speaker is None:
             confidence = 0.3 if kind is QuoteKind.FRAGMENT else 0.2
         else:
@@ -304,8 +326,23 @@ def _sentence_before(text: str, index: _DocIndex, span: QuoteSpan) -> str:
     return text[start : span.open_pos]
 
 
+def _is_title_or_nickname(span: QuoteSpan, before: str) -> bool:
+    """A short span inside a sentence whose words are all capitalised (fillers aside) names something."""
+    if not before.strip() or before.rstrip().endswith(":"):
+        return False
+    words = span.text.rstrip(",").split()
+    if not words or len(words) > _TITLE_MAX_WORDS or span.text.rstrip().endswith((".", "!", "?")):
+        return False
+    if not words[0][:1].isupper():
+        return False
+    return all(w[:1].isupper() or w.lower() in _TITLE_FILLERS for w in words)
+
+
 def _kind(span: QuoteSpan, before: str, attribution: _Attribution) -> QuoteKind:
     n_words = len(_WORD.findall(span.text))
+    if not before.strip() and span.text[:1].isupper() and span.text.endswith((".", "!", "?")):
+        # A quoted sentence standing on its own ("“They chose not to.”") is a full quote however short.
+        return QuoteKind.FULL
     if n_words <= _FRAGMENT_MAX_WORDS:
         return QuoteKind.FRAGMENT
     tail = before.rstrip()
@@ -338,7 +375,7 @@ def _attribute(
         m = rx.match(after)
         if m and _plausible_speaker(m.group("spk")):
             ps = span.close_end + m.start("spk")
-            found = _resolve_phrase(text, analysis, ps, span.close_end + m.end("spk"), span.open_pos, conf)
+            found = _resolve_phrase(index, analysis, ps, span.close_end + m.end("spk"), span.open_pos, conf)
             if found is not None:
                 return _Attribution(found[0], found[1], found[2], m.group("cue").lower())
     # b. Evidence before the quote in its sentence.
@@ -347,7 +384,7 @@ def _attribute(
         m = rx.search(before)
         if m and _plausible_speaker(m.group("spk")):
             found = _resolve_phrase(
-                text,
+                index,
                 analysis,
                 before_start + m.start("spk"),
                 before_start + m.end("spk"),
@@ -372,7 +409,7 @@ def _attribute(
         if si > 0:
             subj = _sentence_subject(index.sents[si - 1])
             if subj is not None:
-                found = _resolve_phrase(text, analysis, subj[0], subj[1], span.open_pos, 0.5)
+                found = _resolve_phrase(index, analysis, subj[0], subj[1], span.open_pos, 0.5)
                 if found is not None:
                     return _Attribution(found[0], found[1], found[2], None)
     return _Attribution(None, None, 0.0, None)
@@ -423,9 +460,20 @@ def _dependency_attribution(
             if subj is None:
                 continue
             bounds = _subject_phrase(subj)
-            found = _resolve_phrase(text, analysis, bounds[0], bounds[1], span.open_pos, 0.85)
+            found = _resolve_phrase(index, analysis, bounds[0], bounds[1], span.open_pos, 0.85)
             if found is not None:
                 return _Attribution(found[0], found[1], found[2], tok.text.lower())
+    if ranges and text[before_start : span.open_pos].rstrip().endswith(":"):
+        # e. "The chief engineer, Aigerim Bekova, was more cautious: «…»": the clause's subject speaks.
+        lo, hi = ranges[0]
+        root = doc[max(lo, hi - 1)].sent.root
+        subj = next((c for c in root.children if c.dep_ in _SUBJ_DEPS), None)
+        if subj is not None and subj.idx < span.open_pos:
+            for cand in (subj, *(c for c in subj.children if c.dep_ == "appos")):
+                b = _subject_phrase(cand)
+                found = _resolve_phrase(index, analysis, b[0], b[1], span.open_pos, 0.6)
+                if found is not None and (found[1] or "").startswith("person:"):
+                    return _Attribution(found[0], found[1], found[2], None)
     return None
 
 
@@ -466,7 +514,7 @@ def _sentence_subject(sent: object) -> tuple[int, int] | None:
 
 
 def _resolve_phrase(
-    text: str,
+    index: _DocIndex,
     analysis: EntityAnalysis,
     start: int,
     end: int,
@@ -474,13 +522,14 @@ def _resolve_phrase(
     confidence: float,
 ) -> tuple[str, str | None, float] | None:
     """Map a speaker phrase to (speaker, speaker_id, confidence); None when it is not a speaker."""
-    phrase = text[start:end].strip(" ,–—-\n")
+    phrase = index.doc.text[start:end].strip(" ,–—-\n")
     if not phrase:
         return None
     lowered = phrase.lower()
     if lowered in _PRONOUNS:
-        m = analysis.last_person_before(start, subject_only=True) or analysis.last_person_before(
-            start, subject_only=False
+        m = _previous_subject_person(index, analysis, quote_pos) or (
+            analysis.last_person_before(start, subject_only=True)
+            or analysis.last_person_before(start, subject_only=False)
         )
         if m is None:
             return None
@@ -519,7 +568,7 @@ def _resolve_phrase(
             if m3 is not None:
                 return m3.canonical, m3.canonical_id, confidence * 0.8
     orgs: list[ResolvedMention] = [m for m in mentions if m.label in ("ORG", "NORP", "GPE")]
-    description = " ".join(words)
+    description = _DESCRIPTION_CUT.sub("", " ".join(words)) or " ".join(words)
     if orgs:
         org = orgs[-1]
         return description, org.canonical_id, confidence * 0.8
@@ -534,8 +583,27 @@ def _last_is_head(phrase: str, m: ResolvedMention) -> bool:
 
 def _trailing_name(words: list[str]) -> str | None:
     for i, w in enumerate(words):
-        if w.lower() in TITLE_WORDS and i + 1 < len(words):
+        # A title ("spokesman") or any lowercase content word ("councillor") before a capitalised name.
+        title = w.lower() in TITLE_WORDS or (w.isalpha() and w.islower() and w not in STOP_WORDS)
+        if title and i + 1 < len(words):
             tail = words[i + 1 :]
             if 2 <= len(tail) <= 3 and all(t[:1].isupper() and t.isalpha() for t in tail):
                 return " ".join(tail)
     return None
+
+
+def _previous_subject_person(index: _DocIndex, analysis: EntityAnalysis, quote_pos: int) -> ResolvedMention | None:
+    """The person who is the subject of the sentence just before the quote ("Okafor shook his head.
+    “…,” he replied."), found through the parse even when NER missed the bare surname."""
+    si = index.sent_index(quote_pos)
+    if si <= 0:
+        return None
+    prev_sent = index.sents[si - 1]
+    subj = next((c for c in prev_sent.root.children if c.dep_ in _SUBJ_DEPS), None)
+    if subj is None or subj.pos_ != "PROPN":
+        return None
+    lo, hi = _subject_phrase(subj)
+    people = [m for m in analysis.mentions_in(lo, hi) if m.label == "PERSON"]
+    if people:
+        return people[-1]
+    return analysis.person_by_surname(subj.text)
