@@ -87,3 +87,31 @@ def test_confidence_is_lower_for_inherited_than_direct(nlp: Language) -> None:
     qs = extract_quotes(doc, analyse_entities(doc))
     assert [q.speaker for q in qs] == ["Ana Ruiz", "Ana Ruiz"]
     assert qs[0].confidence > qs[1].confidence
+
+
+def test_titles_and_nicknames_are_not_quotes(nlp: Language) -> None:
+    text = (
+        "Writer Anna Keller won the prize for “The Glass Orchard,” her second novel.\n"
+        "Striker Leon “The Rocket” Bauer scored twice.\n"
+        "“I did not expect this at all,” Keller said."
+    )
+    assert [q[0] for q in _quotes(nlp, text)] == ["I did not expect this at all"]
+
+
+def test_scare_quote_about_a_group_has_no_speaker(nlp: Language) -> None:
+    text = "Opponents say the “dialogue” with residents lasted a week."
+    assert _quotes(nlp, text) == [("dialogue", None, QuoteKind.FRAGMENT)]
+
+
+def test_short_standalone_sentence_is_full(nlp: Language) -> None:
+    text = "“We offered a fair deal to everyone involved,” union chief Karl Brandt said. “They refused.”"
+    assert _quotes(nlp, text)[1] == ("They refused.", "Karl Brandt", QuoteKind.FULL)
+
+
+def test_pronoun_follows_previous_sentence_subject(nlp: Language) -> None:
+    text = (
+        "Senator Paul Grant and his rival Mark Hill met in a debate on Friday.\n"
+        "Hill criticised the budget. “It is a disaster,” he said.\n"
+        "Grant smiled at the audience. “My opponent has never read it,” he replied."
+    )
+    assert [q[1] for q in _quotes(nlp, text)] == ["Mark Hill", "Paul Grant"]
