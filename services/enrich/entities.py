@@ -225,8 +225,13 @@ def _is_noise(text: str, label: str) -> bool:
     return no_capital or (label == "PERSON" and any(ch.isdigit() for ch in text))
 
 
-def _raw_mentions(doc: Doc) -> list[_Raw]:
+def _raw_mentions(doc: Doc, text: str) -> list[_Raw]:
     out: list[_Raw] = []
+    # Sentence starts once per Doc: ``Span.sent`` and ``Doc.has_annotation`` each walk the whole Doc.
+    sent_bounds: list[tuple[int, int]] = (
+        [(s.start, s.start_char) for s in doc.sents] if doc.has_annotation("SENT_START") else [(0, 0)]
+    )
+    sent_tok_starts = [t for t, _c in sent_bounds]
     for ent in doc.ents:
         bounds = _clean_span(ent)
         if bounds is None:
@@ -245,21 +250,16 @@ def _raw_mentions(doc: Doc) -> list[_Raw]:
                 text=text,
                 label=label,
                 is_subject=root.dep_ in ("nsubj", "nsubjpass"),
-                sent_start=span.sent.start_char if doc.has_annotation("SENT_START") else 0,
+                sent_start=sent_bounds[max(0, bisect.bisect_right(sent_tok_starts, span.start) - 1)][1],
             )
         )
     # Merge PERSON fragments split by the tagger ("Sergey" + "Lavrov" separated by one space).
     merged: list[_Raw] = []
     for r in out:
-        if (
-            merged
-            and r.label == "PERSON"
-            and merged[-1].label == "PERSON"
-            and doc.text[merged[-1].end : r.start] == " "
-        ):
+        if merged and r.label == "PERSON" and merged[-1].label == "PERSON" and text[merged[-1].end : r.start] == " ":
             prev = merged[-1]
             prev.end = r.end
-            prev.text = doc.text[prev.start : r.end]
+            prev.text = text[prev.start : r.end]
             prev.is_subject = prev.is_subject or r.is_subject
             continue
         merged.append(r)
@@ -292,7 +292,7 @@ def _name_tokens(name: str) -> list[str]:
 def analyse_entities(doc: Doc, title: str = "") -> EntityAnalysis:
     """Clean, canonicalise and score the entities of ``doc``; ``title`` only boosts salience."""
     text = doc.text
-    raws = _raw_mentions(doc)
+    raws = _raw_mentions(doc, text)
 
     full_names: dict[str, list[_Raw]] = defaultdict(list)
     for r in raws:

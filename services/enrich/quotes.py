@@ -275,6 +275,7 @@ class _DocIndex:
 
     def __init__(self, doc: Doc) -> None:
         self.doc = doc
+        self.text = doc.text  # Doc.text joins every token: read it once
         self.tok_starts = [t.idx for t in doc]
         self.sents = list(doc.sents) if doc.has_annotation("SENT_START") else [doc[:]]
         self.sent_starts = [s.start_char for s in self.sents]
@@ -287,8 +288,8 @@ class _DocIndex:
 
 
 def extract_quotes(doc: Doc, analysis: EntityAnalysis) -> list[Quote]:
-    text = doc.text
     index = _DocIndex(doc)
+    text = index.text
     out: list[Quote] = []
     prev: tuple[QuoteSpan, _Attribution] | None = None
     for span in find_quote_spans(text):
@@ -522,7 +523,7 @@ def _resolve_phrase(
     confidence: float,
 ) -> tuple[str, str | None, float] | None:
     """Map a speaker phrase to (speaker, speaker_id, confidence); None when it is not a speaker."""
-    phrase = index.doc.text[start:end].strip(" ,–—-\n")
+    phrase = index.text[start:end].strip(" ,–—-\n")
     if not phrase:
         return None
     lowered = phrase.lower()
