@@ -307,6 +307,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deadletters(args: argparse.Namespace) -> int:
+    home = _home()
+    if not os.environ.get("DATABASE_URL") and not (home / "pgdata" / "PG_VERSION").exists():
+        print(f"no database under {home} and DATABASE_URL is not set", file=sys.stderr)
+        return 1
+    with _database(home) as (url, _), _repository(url) as repository:
+        repository.migrate()
+        counts = repository.dead_letter_counts()
+        letters = repository.recent_dead_letters(args.stage, args.reason, args.limit)
+    print(f"{'stage':<8} {'reason':<24} count")
+    for stage, reason, count in counts:
+        print(f"{stage:<8} {reason:<24} {count}")
+    if letters:
+        print(f"\nnewest {len(letters)}:")
+    for letter in letters:
+        where = letter.source.uri if letter.source else f"{letter.original.topic if letter.original else ''}"
+        if letter.original is not None:
+            where += f"[{letter.original.partition}]@{letter.original.offset}"
+        print(f"{letter.occurred_at:%Y-%m-%d %H:%M:%S} {letter.stage.value:<7} {letter.reason.value:<22} {where}")
+        print(f"    {letter.error}" + (f"\n    kept at {letter.quarantine_uri}" if letter.quarantine_uri else ""))
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     folder = Path(args.out) if args.out else None
     if args.check:
@@ -361,6 +384,11 @@ def main(argv: list[str] | None = None) -> None:
     export = sub.add_parser("export", help="print stored articles")
     export.add_argument("--format", choices=["jsonl"], default="jsonl")
     export.set_defaults(func=cmd_export)
+    dead = sub.add_parser("deadletters", help="what was refused, by stage and reason, newest first")
+    dead.add_argument("--stage", choices=["ingest", "enrich", "store"])
+    dead.add_argument("--reason")
+    dead.add_argument("--limit", type=int, default=20)
+    dead.set_defaults(func=cmd_deadletters)
     schema = sub.add_parser("schema", help="write or check the topic contracts' JSON Schemas")
     schema.add_argument("--out", help="folder (default: services/contracts/schemas)")
     schema.add_argument("--check", action="store_true", help="fail if the models broke compatibility")

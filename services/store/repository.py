@@ -236,6 +236,26 @@ class Repository:
             rows = conn.execute(query, (list(ids),)).fetchall()
         return {str(row[0]) for row in rows}
 
+    def recent_dead_letters(self, stage: str | None, reason: str | None, limit: int) -> list[DeadLetter]:
+        """The newest dead letters, optionally of one stage and/or reason."""
+        conn = self._connection()
+        with conn.transaction():
+            rows = conn.execute(
+                "SELECT event FROM dead_letters WHERE (%(stage)s::text IS NULL OR stage = %(stage)s)"
+                " AND (%(reason)s::text IS NULL OR reason = %(reason)s) ORDER BY occurred_at DESC LIMIT %(limit)s",
+                {"stage": stage, "reason": reason, "limit": limit},
+            ).fetchall()
+        return [DeadLetter.model_validate(row[0]) for row in rows]
+
+    def dead_letter_counts(self) -> list[tuple[str, str, int]]:
+        """(stage, reason, count) over every stored dead letter."""
+        conn = self._connection()
+        with conn.transaction():
+            rows = conn.execute(
+                "SELECT stage, reason, count(*) FROM dead_letters GROUP BY stage, reason ORDER BY stage, reason"
+            ).fetchall()
+        return [(str(stage), str(reason), int(str(n))) for stage, reason, n in rows]
+
     def counts(self) -> dict[str, int]:
         """Stored articles and dead letters by reason, for progress displays and summaries."""
         conn = self._connection()
