@@ -293,13 +293,24 @@ def _migrate(url: str) -> None:
         repository.migrate()
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+@contextmanager
+def _existing_repository() -> Iterator[Repository | None]:
+    """The store's database for read commands: DATABASE_URL, or the embedded one a previous `run` or a
+    running `dev` left under NEWSFLOW_HOME. None (with a message) when there is neither."""
     home = _home()
     if not os.environ.get("DATABASE_URL") and not (home / "pgdata" / "PG_VERSION").exists():
-        print(f"nothing to export: no database under {home} and DATABASE_URL is not set", file=sys.stderr)
-        return 1
+        print(f"no database under {home} and DATABASE_URL is not set", file=sys.stderr)
+        yield None
+        return
     with _database(home) as (url, _), _repository(url) as repository:
         repository.migrate()
+        yield repository
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with _existing_repository() as repository:
+        if repository is None:
+            return 1
         out = sys.stdout
         for article in repository.iter_articles():
             out.write(article.model_dump_json() + "\n")
@@ -308,12 +319,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_deadletters(args: argparse.Namespace) -> int:
-    home = _home()
-    if not os.environ.get("DATABASE_URL") and not (home / "pgdata" / "PG_VERSION").exists():
-        print(f"no database under {home} and DATABASE_URL is not set", file=sys.stderr)
-        return 1
-    with _database(home) as (url, _), _repository(url) as repository:
-        repository.migrate()
+    with _existing_repository() as repository:
+        if repository is None:
+            return 1
         counts = repository.dead_letter_counts()
         letters = repository.recent_dead_letters(args.stage, args.reason, args.limit)
     print(f"{'stage':<8} {'reason':<24} count")
@@ -322,9 +330,12 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
     if letters:
         print(f"\nnewest {len(letters)}:")
     for letter in letters:
-        where = letter.source.uri if letter.source else f"{letter.original.topic if letter.original else ''}"
-        if letter.original is not None:
-            where += f"[{letter.original.partition}]@{letter.original.offset}"
+        if letter.source is not None:
+            where = letter.source.uri
+        elif letter.original is not None:
+            where = f"{letter.original.topic}[{letter.original.partition}]@{letter.original.offset}"
+        else:
+            where = letter.article_id or ""
         print(f"{letter.occurred_at:%Y-%m-%d %H:%M:%S} {letter.stage.value:<7} {letter.reason.value:<22} {where}")
         print(f"    {letter.error}" + (f"\n    kept at {letter.quarantine_uri}" if letter.quarantine_uri else ""))
     return 0

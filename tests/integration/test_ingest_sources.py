@@ -7,7 +7,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,7 +22,7 @@ from services.ingest.formats import ExtractionOptions
 from services.ingest.ledger import Ledger
 from services.ingest.quarantine import Quarantine
 from services.ingest.service import IngestService
-from services.ingest.sources import BucketSource, ObjectUnreadable, ObjectVersion
+from services.ingest.sources import BucketSource, ObjectUnreadable, ObjectVanished, ObjectVersion
 from services.ingest.sources.local import LocalFolderSource
 from services.ingest.sources.s3 import S3BucketSource
 from services.localstack import EmbeddedBroker, free_port
@@ -140,17 +140,20 @@ def ingest_service(
 class Harness:
     """An ingest service as its process would build it, restartable on the same ledger."""
 
-    def __init__(self, broker: EmbeddedBroker, bucket: Any, home: Path) -> None:
+    def __init__(self, broker: EmbeddedBroker, bucket: Any, home: Path, **settings: Any) -> None:
         self.broker = broker
         self.bucket = bucket
         self.home = home
-        self.settings = ServiceSettings(kafka_bootstrap_servers=broker.bootstrap_servers)
+        self.settings = ServiceSettings(kafka_bootstrap_servers=broker.bootstrap_servers, **settings)
         ensure_topics(self.settings, [t.value for t in Topics])
 
-    def scan(self) -> IngestService:
+    def scan(self, fault: Callable[[BucketSource], BucketSource] | None = None) -> IngestService:
+        """One scan by a freshly built service on the persistent ledger (a restart every call)."""
         ledger = Ledger(self.home / "ledger.sqlite3")
         producer = EventProducer(self.settings, "ingest-test")
         source = self.bucket.source(ledger)
+        if fault is not None:
+            source = fault(source)
         service = ingest_service(source, ledger, producer, self.home / "quarantine", max_bytes=200_000)
         service.scan_once(threading.Event())
         producer.close()
@@ -173,6 +176,42 @@ class Harness:
                 letters.append(DeadLetter.model_validate_json(message.value))
         consumer.close()
         return articles, letters
+
+
+class FaultySource:
+    """A real source with a fault injected at its boundary: faults the tests cannot provoke for real
+    (they run as root, and a deletion must land between listing and reading)."""
+
+    def __init__(
+        self,
+        inner: BucketSource,
+        *,
+        after_listing: Callable[[ObjectVersion], None] = lambda obj: None,
+        unreadable: frozenset[str] = frozenset(),
+    ) -> None:
+        self.inner = inner
+        self.kind = inner.kind
+        self.after_listing = after_listing
+        self.unreadable = unreadable
+
+    def list_versions(self) -> Iterator[ObjectVersion]:
+        for obj in self.inner.list_versions():
+            self.after_listing(obj)
+            yield obj
+
+    def read(self, obj: ObjectVersion, max_bytes: int) -> bytes:
+        if obj.key in self.unreadable:
+            raise ObjectUnreadable(f"{obj.uri}: Permission denied")
+        return self.inner.read(obj, max_bytes)
+
+    def settling(self) -> bool:
+        return self.inner.settling()
+
+    def wait_for_changes(self, timeout_s: float) -> None:
+        self.inner.wait_for_changes(timeout_s)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def fixture(name: str) -> bytes:
@@ -246,38 +285,17 @@ def test_an_object_that_vanishes_before_it_is_read_is_dead_lettered(
     source = bucket.source(ledger)
     listed = list(source.list_versions())
     bucket.delete("gone.txt")
-    from services.ingest.sources import ObjectVanished
-
     with pytest.raises(ObjectVanished):
         source.read(listed[0], 1000)
+    ledger.close()
     # Through the service: listed, then gone -> a VANISHED dead letter, not a silent skip.
     bucket.put("gone2.txt", fixture("trade_talks_comments.txt"))
 
-    class Vanishing:
-        kind = source.kind
+    def delete_after_listing(obj: ObjectVersion) -> None:
+        bucket.delete(obj.key.removeprefix("drop/"))
 
-        def __init__(self, inner: BucketSource) -> None:
-            self.inner = inner
-
-        def list_versions(self):  # type: ignore[no-untyped-def]
-            for obj in self.inner.list_versions():
-                bucket.delete(obj.key.removeprefix("drop/"))
-                yield obj
-
-        def read(self, obj, max_bytes):  # type: ignore[no-untyped-def]
-            return self.inner.read(obj, max_bytes)
-
-        def settling(self) -> bool:
-            return False
-
-        def wait_for_changes(self, timeout_s: float) -> None: ...
-
-        def close(self) -> None: ...
-
-    harness.bucket = type("B", (), {"source": lambda self, led: Vanishing(bucket.source(led))})()
-    service = harness.scan()
+    service = harness.scan(lambda source: FaultySource(source, after_listing=delete_after_listing))
     assert service.report.dead_letter_reasons == {"vanished": 1}
-    ledger.close()
 
 
 def test_local_folder_watch_picks_up_files_that_arrive_later(broker: EmbeddedBroker, tmp_path: Path) -> None:
@@ -368,51 +386,19 @@ def test_an_article_above_the_message_size_limit_is_dead_lettered_not_retried_fo
     bucket = FolderBucket(tmp_path / "inbox")
     bucket.put("long.txt", fixture("trade_talks_comments.txt"))
     bucket.put("short.txt", fixture("port_strike_gtag.txt"))
-    settings = ServiceSettings(kafka_bootstrap_servers=broker.bootstrap_servers, kafka_max_message_bytes=2200)
-    ensure_topics(settings, [t.value for t in Topics])
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
-    producer = EventProducer(settings, "ingest-test")
-    service = ingest_service(bucket.source(ledger), ledger, producer, tmp_path / "q")
-    assert service.scan_once(threading.Event()) == 2
-    producer.close()
-    ledger.close()
+    service = Harness(broker, bucket, tmp_path / "home", kafka_max_message_bytes=2200).scan()
+    assert service.report.objects == 2
     assert service.report.dead_letter_reasons == {"oversized": 1}
     assert len(service.report.article_ids) == 1
 
 
 def test_an_unreadable_object_is_dead_lettered_and_the_rest_flows_on(broker: EmbeddedBroker, tmp_path: Path) -> None:
-    """Tests run as root here, so a permission error is simulated at the source boundary."""
     bucket = FolderBucket(tmp_path / "inbox")
     bucket.put("locked.txt", fixture("trade_talks_comments.txt"))
     bucket.put("open.txt", fixture("port_strike_gtag.txt"))
-    settings = ServiceSettings(kafka_bootstrap_servers=broker.bootstrap_servers)
-    ensure_topics(settings, [t.value for t in Topics])
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
-    inner = bucket.source(ledger)
-
-    class Locked:
-        kind = inner.kind
-
-        def list_versions(self) -> Iterator[ObjectVersion]:
-            return inner.list_versions()
-
-        def read(self, obj: ObjectVersion, max_bytes: int) -> bytes:
-            if obj.key == "locked.txt":
-                raise ObjectUnreadable(f"{obj.uri}: Permission denied")
-            return inner.read(obj, max_bytes)
-
-        def settling(self) -> bool:
-            return False
-
-        def wait_for_changes(self, timeout_s: float) -> None: ...
-
-        def close(self) -> None: ...
-
-    producer = EventProducer(settings, "ingest-test")
-    service = ingest_service(Locked(), ledger, producer, tmp_path / "q")
-    assert service.scan_once(threading.Event()) == 2
-    producer.close()
-    ledger.close()
+    harness = Harness(broker, bucket, tmp_path / "home")
+    service = harness.scan(lambda source: FaultySource(source, unreadable=frozenset({"locked.txt"})))
+    assert service.report.objects == 2
     assert service.report.dead_letter_reasons == {"unreadable": 1}
     assert len(service.report.article_ids) == 1
 
