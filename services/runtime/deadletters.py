@@ -26,6 +26,10 @@ def for_message(
 ) -> DeadLetter:
     """A consumed Kafka message that the stage refused."""
     value = None if message.value is None else message.value.decode("utf-8", errors="replace")
+    if value is not None:
+        # Postgres text and jsonb cannot hold NUL; poison often contains it. The exact bytes stay on
+        # the source topic at the recorded offset.
+        value = value.replace("\x00", "\ufffd")
     if value is not None and len(value) > MAX_EMBEDDED_VALUE_CHARS:
         value = value[:MAX_EMBEDDED_VALUE_CHARS]
     return DeadLetter(

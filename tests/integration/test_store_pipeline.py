@@ -269,3 +269,28 @@ def test_a_database_outage_pauses_the_store_and_nothing_is_lost(
     finally:
         running.close()
     assert scalar(database_url, "SELECT count(*) FROM article_sources") == 6
+
+
+def test_a_row_postgres_refuses_is_dead_lettered_and_the_rest_of_its_batch_is_stored(
+    store: RunningStore, broker: EmbeddedBroker, database_url: str
+) -> None:
+    # Postgres text cannot hold NUL; a JSON record's "\u0000" escape can carry one this far.
+    refused = enriched("nul").model_copy(update={"text": "Dock workers\x00 voted."})
+    produce(
+        broker,
+        Topics.ENRICHED,
+        [
+            ("ok1", enriched("ok1").model_dump_json().encode()),
+            ("nul", refused.model_dump_json().encode()),
+            ("ok2", enriched("ok2").model_dump_json().encode()),
+        ],
+    )
+    wait_for(
+        lambda: (
+            scalar(database_url, "SELECT count(*) FROM articles") == 2
+            and scalar(database_url, "SELECT count(*) FROM dead_letters WHERE article_id = 'nul'") == 1
+        )
+    )
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT stage, reason FROM dead_letters WHERE article_id = 'nul'").fetchone()
+    assert row == ("store", "invalid_event")

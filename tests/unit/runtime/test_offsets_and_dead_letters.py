@@ -49,3 +49,8 @@ def test_temporary_and_partial_uploads_are_recognised() -> None:
         assert is_temporary_name(name), name
     for name in ("story.txt", "2026/11/24/feed.jsonl.gz", "page.html"):
         assert not is_temporary_name(name), name
+
+
+def test_nul_bytes_in_poison_are_replaced_so_the_dead_letter_can_be_stored() -> None:
+    letter = deadletters.for_message(Stage.STORE, DeadLetterReason.INVALID_EVENT, "bad", message(0, 3, b"a\x00b"))
+    assert letter.original is not None and letter.original.value == "a\ufffdb"
