@@ -19,6 +19,22 @@ from services.localstack import EmbeddedBroker, EmbeddedPostgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SEEDS = REPO_ROOT.parent / "shared" / "seeds"
+SHARED_EVAL = REPO_ROOT.parent / "shared" / "eval"
+
+
+@pytest.fixture(scope="session")
+def shared_eval() -> Path:
+    """The real public dev sets (``../shared/eval``), read at test time and never copied here.
+
+    Absent outside CI the eval test is skipped; absent under CI (``CI=true``) it fails, so a CI run
+    can never pass a quality gate by not running it.
+    """
+    if not (SHARED_EVAL / "score.py").is_file():
+        message = f"the shared dev sets are missing: expected {SHARED_EVAL}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return SHARED_EVAL
 
 
 @pytest.fixture
