@@ -7,7 +7,8 @@ a newer one (``enriched_at`` decides), so a redelivered batch changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from types import TracebackType
 
@@ -17,11 +18,20 @@ from psycopg.types.json import Jsonb
 from services.contracts import DeadLetter, EnrichedArticle
 from services.runtime import metrics
 from services.runtime.errors import TransientError
+from services.runtime.messages import Trace
 
 log = logging.getLogger(__name__)
 
 # Serialises migrations when several store processes start at once.
 _MIGRATION_LOCK_KEY = 0x6E657773
+
+
+@dataclass(frozen=True)
+class Traces:
+    """The trace each row of a batch came with (message headers), by article_id / dead_letter_id."""
+
+    articles: Mapping[str, Trace] = field(default_factory=dict)
+    dead_letters: Mapping[str, Trace] = field(default_factory=dict)
 
 
 class RowRejected(Exception):
@@ -81,34 +91,42 @@ class Repository:
             log.info("applied migration", extra={"version": version})
         return applied
 
-    def write_batch(self, articles: Sequence[EnrichedArticle], dead_letters: Sequence[DeadLetter]) -> None:
+    def write_batch(
+        self,
+        articles: Sequence[EnrichedArticle],
+        dead_letters: Sequence[DeadLetter],
+        traces: Traces | None = None,
+    ) -> None:
         """Upsert articles with all their children and insert dead letters, in one transaction.
 
         Raises ``TransientError`` if Postgres is unreachable (nothing was written) and ``RowRejected``
         if a row's content is refused (nothing was written either: the transaction rolled back)."""
+        traces = traces or Traces()
         conn = self._connection()
         try:
             # Pipeline mode sends the statements without waiting for each reply: one round trip
             # per sync point instead of one per statement.
             with metrics.STORE_TRANSACTION_SECONDS.time(), conn.transaction(), conn.pipeline():
                 for article in articles:
-                    self._upsert_article(conn, article)
+                    self._upsert_article(conn, article, traces.articles.get(article.article_id))
                 for dead_letter in dead_letters:
-                    self._insert_dead_letter(conn, dead_letter)
+                    self._insert_dead_letter(conn, dead_letter, traces.dead_letters.get(dead_letter.dead_letter_id))
         except psycopg.OperationalError as exc:
             self.close()
             raise TransientError(f"Postgres write failed: {exc}") from exc
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             raise RowRejected(str(exc)) from exc
 
-    def _upsert_article(self, conn: psycopg.Connection[tuple[object, ...]], article: EnrichedArticle) -> None:
+    def _upsert_article(
+        self, conn: psycopg.Connection[tuple[object, ...]], article: EnrichedArticle, trace: Trace | None
+    ) -> None:
         source = article.source
         written = conn.execute(
             """
             INSERT INTO articles (article_id, schema_version, title, standfirst, body, author, url,
                 published_at, language, word_count, duplicate_of, story_id, enricher_version, model,
-                ingested_at, enriched_at, event)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                ingested_at, enriched_at, event, trace_id)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (article_id) DO UPDATE SET
                 schema_version = EXCLUDED.schema_version, title = EXCLUDED.title,
                 standfirst = EXCLUDED.standfirst, body = EXCLUDED.body, author = EXCLUDED.author,
@@ -116,7 +134,8 @@ class Repository:
                 word_count = EXCLUDED.word_count, duplicate_of = EXCLUDED.duplicate_of,
                 story_id = EXCLUDED.story_id, enricher_version = EXCLUDED.enricher_version,
                 model = EXCLUDED.model, ingested_at = EXCLUDED.ingested_at,
-                enriched_at = EXCLUDED.enriched_at, event = EXCLUDED.event, stored_at = now()
+                enriched_at = EXCLUDED.enriched_at, event = EXCLUDED.event, stored_at = now(),
+                trace_id = COALESCE(EXCLUDED.trace_id, articles.trace_id)
             WHERE articles.enriched_at <= EXCLUDED.enriched_at
             RETURNING article_id
             """,
@@ -138,6 +157,7 @@ class Repository:
                 article.ingested_at,
                 article.enrichment.enriched_at,
                 Jsonb(article.model_dump(mode="json")),
+                None if trace is None else trace.trace_id,
             ),
         ).fetchone()
         conn.execute(
@@ -186,12 +206,15 @@ class Repository:
         metrics.STORE_ROWS.labels("quotes").inc(len(article.quotes))
         metrics.STORE_ROWS.labels("topics").inc(len(article.topics))
 
-    def _insert_dead_letter(self, conn: psycopg.Connection[tuple[object, ...]], dead_letter: DeadLetter) -> None:
+    def _insert_dead_letter(
+        self, conn: psycopg.Connection[tuple[object, ...]], dead_letter: DeadLetter, trace: Trace | None
+    ) -> None:
+        # DO NOTHING on conflict: a redelivered dead letter keeps its redrive state.
         conn.execute(
             """
             INSERT INTO dead_letters (dead_letter_id, stage, reason, error, article_id, source_uri,
-                quarantine_uri, occurred_at, event)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (dead_letter_id) DO NOTHING
+                quarantine_uri, occurred_at, event, trace_id, seen_at_ms)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (dead_letter_id) DO NOTHING
             """,
             (
                 dead_letter.dead_letter_id,
@@ -203,6 +226,8 @@ class Repository:
                 dead_letter.quarantine_uri,
                 dead_letter.occurred_at,
                 Jsonb(dead_letter.model_dump(mode="json")),
+                None if trace is None else trace.trace_id,
+                None if trace is None else trace.seen_at_ms,
             ),
         )
         metrics.STORE_ROWS.labels("dead_letters").inc()

@@ -294,3 +294,64 @@ def test_a_row_postgres_refuses_is_dead_lettered_and_the_rest_of_its_batch_is_st
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT stage, reason FROM dead_letters WHERE article_id = 'nul'").fetchone()
     assert row == ("store", "invalid_event")
+
+
+def test_trace_headers_reach_the_postgres_rows_and_the_dead_letters(broker: EmbeddedBroker, database_url: str) -> None:
+    settings = settings_for(broker, database_url).model_copy(update={"kafka_topic_prefix": "team-a."})
+    ensure_topics(settings, [t.value for t in Topics])
+    running = RunningStore(settings)
+    try:
+        good_trace, bad_trace = "a" * 32, "b" * 32
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all")
+        producer.send(
+            "team-a.articles.enriched",
+            key=b"good",
+            value=enriched("good").model_dump_json().encode(),
+            headers=[("newsflow-trace-id", good_trace.encode()), ("newsflow-seen-at", b"1700000000000")],
+        )
+        producer.send(
+            "team-a.articles.enriched",
+            key=b"bad",
+            value=b"{not json",
+            headers=[
+                ("newsflow-trace-id", bad_trace.encode()),
+                ("newsflow-seen-at", b"1700000000123"),
+                ("newsflow-source-uri", b"s3://news/bad.html"),
+            ],
+        )
+        producer.flush()
+        producer.close()
+        wait_for(
+            lambda: (
+                scalar(database_url, "SELECT count(*) FROM dead_letters") == 1
+                and scalar(database_url, "SELECT count(*) FROM articles") == 1
+            )
+        )
+        with psycopg.connect(database_url) as conn:
+            assert conn.execute("SELECT trace_id FROM articles").fetchall() == [(good_trace,)]
+            row = conn.execute("SELECT trace_id, seen_at_ms, state FROM dead_letters").fetchone()
+        assert row == (bad_trace, 1700000000123, "open")
+
+        consumer = KafkaConsumer(
+            "team-a.articles.deadletter",
+            bootstrap_servers=broker.bootstrap_servers,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=5000,
+        )
+        (message,) = list(consumer)
+        consumer.close()
+        headers = {name: value.decode() for name, value in message.headers}
+        assert headers["newsflow-trace-id"] == bad_trace
+        assert headers["newsflow-seen-at"] == "1700000000123"
+        assert headers["newsflow-source-uri"] == "s3://news/bad.html"
+        assert headers["newsflow.errors.stage"] == "store"
+        assert headers["newsflow.errors.reason"] == "invalid_event"
+        assert headers["newsflow.errors.exception.class.name"] == "pydantic_core._pydantic_core.ValidationError"
+        # Error coordinates name the contract topic; the broker's name adds the deployment's prefix.
+        assert headers["newsflow.errors.topic"] == "articles.enriched"
+        letter = DeadLetter.model_validate_json(message.value)
+        assert letter.original is not None
+        assert headers["newsflow.errors.partition"] == str(letter.original.partition)
+        assert headers["newsflow.errors.offset"] == str(letter.original.offset)
+    finally:
+        running.close()
