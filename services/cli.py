@@ -3,7 +3,7 @@
   newsflow dev                          the whole pipeline on embedded defaults, watching ./inbox
   newsflow run --inbox DIR --until-idle one-shot: every file through all stages, then a summary
   newsflow export --format jsonl        every stored article as enriched-article JSON lines
-  newsflow schema [--check]             write (or check) the JSON Schemas of the topic contracts
+  newsflow schema [--check]             write (or check) the JSON Schemas and AsyncAPI file of the topics
   newsflow db upgrade                   apply Postgres migrations
   newsflow ingest|enrich|store          run one service (what deployments run)
 
@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.contracts.asyncapi import check_asyncapi, write_asyncapi
 from services.contracts.schemas import check_schemas, write_schemas
 from services.ingest.ledger import DoneVersion, Ledger
 from services.localstack import EmbeddedBroker, EmbeddedPostgres, ServiceProcess
@@ -344,11 +345,11 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     folder = Path(args.out) if args.out else None
     if args.check:
-        problems = check_schemas(folder)
+        problems = check_schemas(folder) + check_asyncapi(folder)
         for problem in problems:
             print(problem, file=sys.stderr)
         return 1 if problems else 0
-    for path in write_schemas(folder):
+    for path in [*write_schemas(folder), write_asyncapi(folder)]:
         print(path)
     return 0
 
