@@ -18,16 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "services/contracts/schemas/articles.enriched.v1.json"
 
 
 def header(message: Message, name: str) -> str | None:
+    """The last value of a header (Kafka allows repeats), as text."""
     found = None
-    for key, value in message.headers() or []:
+    for pair in message.headers() or []:
+        key, value = pair[0], pair[1]
         if key == name and value is not None:
-            found = value.decode("utf-8", errors="replace")
+            found = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
     return found
 
 

@@ -203,20 +203,7 @@ class IngestService:
         self._near_duplicates.add(article_id, signature)
         self._ledger.add_signature(article_id, signature)
         metrics.INGEST_ARTICLES.labels(str(duplicate_of is not None).lower()).inc()
-        article = CleanedArticle(
-            article_id=article_id,
-            source=source.model_copy(update={"record": result.record, "format": result.format}),
-            title=result.title,
-            standfirst=result.standfirst,
-            text=result.text,
-            author=result.author,
-            url=result.url,
-            published_at=result.published_at,
-            language=result.language,
-            word_count=word_count(result.text),
-            duplicate_of=duplicate_of,
-            ingested_at=dt.datetime.now(dt.UTC),
-        )
+        article = cleaned_article(result, source, duplicate_of)
         if not self._producer.fits(article):
             kept = self._quarantine.keep(data, sha256)
             dead = deadletters.for_source(
@@ -232,6 +219,45 @@ class IngestService:
     @staticmethod
     def _dead_letter_event(dead: DeadLetter, trace: Trace) -> OutgoingEvent:
         return OutgoingEvent(Topics.DEADLETTER, deadletters.key_of(dead), dead, trace)
+
+
+def cleaned_article(result: ExtractedArticle, source: SourceRef, duplicate_of: str | None) -> CleanedArticle:
+    """The cleaned-article event for one extracted article of one object version."""
+    return CleanedArticle(
+        article_id=article_id_for(result.text),
+        source=source.model_copy(update={"record": result.record, "format": result.format}),
+        title=result.title,
+        standfirst=result.standfirst,
+        text=result.text,
+        author=result.author,
+        url=result.url,
+        published_at=result.published_at,
+        language=result.language,
+        word_count=word_count(result.text),
+        duplicate_of=duplicate_of,
+        ingested_at=dt.datetime.now(dt.UTC),
+    )
+
+
+def extract_again(data: bytes, source: SourceRef, options: ExtractionOptions) -> list[CleanedArticle]:
+    """Extraction of a refused object's kept bytes with today's code and options, for a redrive: the
+    articles of the whole object, or only of the refused record when the refusal named one.
+
+    Raises ``InvalidInput`` when it is still refused. Near-duplicate links are not recomputed (the index
+    lives in ingest's ledger), so a redriven article has ``duplicate_of`` null."""
+    key = source.uri.rsplit("/", 1)[-1]
+    results = extract_articles(key, data, options)
+    if source.record is not None:
+        results = [r for r in results if r.record == source.record]
+        if not results:
+            raise InvalidInput(DeadLetterReason.NOT_AN_ARTICLE, f"record {source.record} is no longer in the object")
+    refused = [r for r in results if isinstance(r, RejectedRecord)]
+    articles = [r for r in results if isinstance(r, ExtractedArticle)]
+    if not articles and refused:
+        raise InvalidInput(refused[0].reason, refused[0].detail)
+    if not articles:
+        raise InvalidInput(DeadLetterReason.NOT_AN_ARTICLE, "no article in the object")
+    return [cleaned_article(article, source, None) for article in articles]
 
 
 def _format_name(key: str, data: bytes) -> str:

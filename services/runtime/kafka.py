@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -64,6 +65,15 @@ def encode(event: BaseModel) -> bytes:
     return event.model_dump_json().encode("utf-8")
 
 
+@dataclass(frozen=True)
+class PublishedRecord:
+    """Where an acknowledged event landed (contract topic name, without the deployment's prefix)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
 class MessageTooLarge(Exception):
     """A stage tried to publish an event above the size limit; stages check ``fits`` first."""
 
@@ -105,19 +115,23 @@ class EventProducer:
 
     def flush(self, timeout_s: float = 60.0) -> list[str]:
         """Wait for every pending send; return the topics of the acknowledged events."""
+        return [record.topic for record in self.flush_records(timeout_s)]
+
+    def flush_records(self, timeout_s: float = 60.0) -> list[PublishedRecord]:
+        """Wait for every pending send; return where each acknowledged event landed, in send order."""
         pending, self._pending = self._pending, []
         try:
             self._producer.flush(timeout=timeout_s)
         except KafkaTimeoutError as exc:
             raise TransientError(f"producer flush timed out after {timeout_s}s") from exc
-        acknowledged: list[str] = []
+        acknowledged: list[PublishedRecord] = []
         for topic, future in pending:
             # flush() waits but does not raise per record; a failed record surfaces here.
             try:
-                future.get(timeout=0)
+                metadata = future.get(timeout=0)
             except KafkaError as exc:
                 raise TransientError(f"publishing to {topic} failed: {exc!r}") from exc
-            acknowledged.append(topic)
+            acknowledged.append(PublishedRecord(topic, int(metadata.partition), int(metadata.offset)))
         return acknowledged
 
     def close(self) -> None:

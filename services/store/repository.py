@@ -6,6 +6,7 @@ a newer one (``enriched_at`` decides), so a redelivered batch changes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,32 @@ class Traces:
 
     articles: Mapping[str, Trace] = field(default_factory=dict)
     dead_letters: Mapping[str, Trace] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredDeadLetter:
+    """A dead letter as the store keeps it: the event, the trace it came with, its redrive state."""
+
+    dead_letter: DeadLetter
+    state: str
+    trace_id: str | None = None
+    seen_at_ms: int | None = None
+    redriven_at: dt.datetime | None = None
+    redriven_to: str | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetterCount:
+    stage: str
+    reason: str
+    state: str
+    count: int
+
+
+@dataclass(frozen=True)
+class RedriveMark:
+    dead_letter_id: str
+    redriven_to: str
 
 
 class RowRejected(Exception):
@@ -261,25 +288,67 @@ class Repository:
             rows = conn.execute(query, (list(ids),)).fetchall()
         return {str(row[0]) for row in rows}
 
-    def recent_dead_letters(self, stage: str | None, reason: str | None, limit: int) -> list[DeadLetter]:
-        """The newest dead letters, optionally of one stage and/or reason."""
-        conn = self._connection()
-        with conn.transaction():
-            rows = conn.execute(
-                "SELECT event FROM dead_letters WHERE (%(stage)s::text IS NULL OR stage = %(stage)s)"
-                " AND (%(reason)s::text IS NULL OR reason = %(reason)s) ORDER BY occurred_at DESC LIMIT %(limit)s",
-                {"stage": stage, "reason": reason, "limit": limit},
-            ).fetchall()
-        return [DeadLetter.model_validate(row[0]) for row in rows]
+    def recent_dead_letters(
+        self, stage: str | None, reason: str | None, limit: int, state: str | None = None
+    ) -> list[StoredDeadLetter]:
+        """The newest dead letters, optionally of one stage, reason and/or redrive state."""
+        return self._dead_letters(
+            "(%(stage)s::text IS NULL OR stage = %(stage)s) AND (%(reason)s::text IS NULL OR reason = %(reason)s)"
+            " AND (%(state)s::text IS NULL OR state = %(state)s) ORDER BY occurred_at DESC LIMIT %(limit)s",
+            {"stage": stage, "reason": reason, "state": state, "limit": limit},
+        )
 
-    def dead_letter_counts(self) -> list[tuple[str, str, int]]:
-        """(stage, reason, count) over every stored dead letter."""
+    def open_dead_letters(
+        self, stage: str | None, reason: str | None, since: dt.datetime | None
+    ) -> list[StoredDeadLetter]:
+        """Dead letters not redriven yet, oldest first, optionally of one stage / reason / since a time."""
+        return self._dead_letters(
+            "state = 'open' AND (%(stage)s::text IS NULL OR stage = %(stage)s)"
+            " AND (%(reason)s::text IS NULL OR reason = %(reason)s)"
+            " AND (%(since)s::timestamptz IS NULL OR occurred_at >= %(since)s) ORDER BY occurred_at, dead_letter_id",
+            {"stage": stage, "reason": reason, "since": since},
+        )
+
+    def _dead_letters(self, where: str, params: dict[str, object]) -> list[StoredDeadLetter]:
         conn = self._connection()
         with conn.transaction():
             rows = conn.execute(
-                "SELECT stage, reason, count(*) FROM dead_letters GROUP BY stage, reason ORDER BY stage, reason"
+                "SELECT event, state, trace_id, seen_at_ms, redriven_at, redriven_to FROM dead_letters WHERE " + where,
+                params,
             ).fetchall()
-        return [(str(stage), str(reason), int(str(n))) for stage, reason, n in rows]
+        return [
+            StoredDeadLetter(
+                dead_letter=DeadLetter.model_validate(event),
+                state=str(state),
+                trace_id=None if trace_id is None else str(trace_id),
+                seen_at_ms=None if seen_at_ms is None else int(str(seen_at_ms)),
+                redriven_at=redriven_at if isinstance(redriven_at, dt.datetime) else None,
+                redriven_to=None if redriven_to is None else str(redriven_to),
+            )
+            for event, state, trace_id, seen_at_ms, redriven_at, redriven_to in rows
+        ]
+
+    def mark_redriven(self, marks: Sequence[RedriveMark]) -> None:
+        """Record that these dead letters were republished (after the broker acknowledged them)."""
+        if not marks:
+            return
+        conn = self._connection()
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE dead_letters SET state = 'redriven', redriven_at = now(), redriven_to = %s"
+                " WHERE dead_letter_id = %s",
+                [(mark.redriven_to, mark.dead_letter_id) for mark in marks],
+            )
+
+    def dead_letter_counts(self) -> list[DeadLetterCount]:
+        """Every stored dead letter counted by stage, reason and redrive state."""
+        conn = self._connection()
+        with conn.transaction():
+            rows = conn.execute(
+                "SELECT stage, reason, state, count(*) FROM dead_letters GROUP BY stage, reason, state"
+                " ORDER BY stage, reason, state"
+            ).fetchall()
+        return [DeadLetterCount(str(stage), str(reason), str(state), int(str(n))) for stage, reason, state, n in rows]
 
     def counts(self) -> dict[str, int]:
         """Stored articles and dead letters by reason, for progress displays and summaries."""
