@@ -2,7 +2,7 @@
 
   newsflow dev                          the whole pipeline on embedded defaults, watching ./inbox
   newsflow run --inbox DIR --until-idle one-shot: every file through all stages, then a summary
-  newsflow export --format jsonl        every stored article as enriched-article JSON lines
+  newsflow export --format jsonl [--since T]  stored articles as enriched-article JSON lines
   newsflow redrive [--stage S] [--reason R] [--since T] [--dry-run]
                                         republish dead letters whose cause is fixed
   newsflow schema [--check]             write (or check) the JSON Schemas and AsyncAPI file of the topics
@@ -311,11 +311,18 @@ def _existing_repository() -> Iterator[Repository | None]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from services.redrive import parse_since
+
+    try:
+        since = None if args.since is None else parse_since(args.since)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     with _existing_repository() as repository:
         if repository is None:
             return 1
         out = sys.stdout
-        for article in repository.iter_articles():
+        for article in repository.iter_articles(since):
             out.write(article.model_dump_json() + "\n")
         out.flush()
     return 0
@@ -433,6 +440,7 @@ def main(argv: list[str] | None = None) -> None:
     run.set_defaults(func=cmd_run)
     export = sub.add_parser("export", help="print stored articles")
     export.add_argument("--format", choices=["jsonl"], default="jsonl")
+    export.add_argument("--since", help="only articles stored since an ISO date/time or an age (30m, 6h, 2d)")
     export.set_defaults(func=cmd_export)
     dead = sub.add_parser("deadletters", help="what was refused, by stage and reason, newest first")
     dead.add_argument("--stage", choices=["ingest", "enrich", "store"])

@@ -261,12 +261,17 @@ class Repository:
 
     # -- reads -------------------------------------------------------------------------------------
 
-    def iter_articles(self) -> Iterator[EnrichedArticle]:
-        """Every stored article as the enriched-article contract, in article_id order."""
+    def iter_articles(self, since: dt.datetime | None = None) -> Iterator[EnrichedArticle]:
+        """Every stored article as the enriched-article contract, in article_id order; with ``since``,
+        only those stored (or re-stored with a newer enrichment) at or after that time."""
         conn = self._connection()
         with conn.transaction(), conn.cursor(name="export_articles") as cur:
             cur.itersize = 200
-            cur.execute("SELECT event FROM articles ORDER BY article_id")
+            cur.execute(
+                "SELECT event FROM articles WHERE %(since)s::timestamptz IS NULL OR stored_at >= %(since)s"
+                " ORDER BY article_id",
+                {"since": since},
+            )
             for (event,) in cur:
                 yield EnrichedArticle.model_validate(event)
 

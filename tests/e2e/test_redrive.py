@@ -100,6 +100,10 @@ def test_a_refused_object_fixed_and_redriven_is_stored_exactly_once(
             (letter_trace,) = conn.execute("SELECT trace_id FROM dead_letters").fetchone() or (None,)
         assert rows == [("Harbour cranes return to work", str(inbox / "brief.txt"), letter_trace)]
         assert letter_trace is not None
+
+        # A new subscriber catching up from Postgres: everything stored since a time, as contract JSON lines.
+        assert len(newsflow("export", "--since", "1h").stdout.splitlines()) == 1
+        assert newsflow("export", "--since", "2999-01-01").stdout == ""
     finally:
         for service in services:
             service.stop()
