@@ -25,9 +25,9 @@ KAFKA_BINDING_VERSION = "0.5.0"
 _REF = "#/components/schemas/{model}"
 
 PARTITIONING = (
-    "Partition = murmur2(key) mod partitions, Kafka's default partitioner (the Java client's, which "
-    "kafka-python, librdkafka's murmur2 partitioner and kafkajs's default use too): every event of one "
-    "article lands on one partition, in order. Order across partitions is not defined."
+    "Partition = murmur2(key) mod partitions, the Java client's default partitioner (kafka-python's and "
+    "kafkajs's default too; librdkafka with partitioner=murmur2_random): every event of one article lands "
+    "on one partition, in order. Order across partitions is not defined."
 )
 
 
