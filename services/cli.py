@@ -2,8 +2,10 @@
 
   newsflow dev                          the whole pipeline on embedded defaults, watching ./inbox
   newsflow run --inbox DIR --until-idle one-shot: every file through all stages, then a summary
-  newsflow export --format jsonl        every stored article as enriched-article JSON lines
-  newsflow schema [--check]             write (or check) the JSON Schemas of the topic contracts
+  newsflow export --format jsonl [--since T]  stored articles as enriched-article JSON lines
+  newsflow redrive [--stage S] [--reason R] [--since T] [--dry-run]
+                                        republish dead letters whose cause is fixed
+  newsflow schema [--check]             write (or check) the JSON Schemas and AsyncAPI file of the topics
   newsflow db upgrade                   apply Postgres migrations
   newsflow ingest|enrich|store          run one service (what deployments run)
 
@@ -24,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.contracts.asyncapi import check_asyncapi, write_asyncapi
 from services.contracts.schemas import check_schemas, write_schemas
 from services.ingest.ledger import DoneVersion, Ledger
 from services.localstack import EmbeddedBroker, EmbeddedPostgres, ServiceProcess
@@ -308,47 +311,90 @@ def _existing_repository() -> Iterator[Repository | None]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from services.redrive import parse_since
+
+    try:
+        since = None if args.since is None else parse_since(args.since)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     with _existing_repository() as repository:
         if repository is None:
             return 1
         out = sys.stdout
-        for article in repository.iter_articles():
+        for article in repository.iter_articles(since):
             out.write(article.model_dump_json() + "\n")
         out.flush()
     return 0
 
 
 def cmd_deadletters(args: argparse.Namespace) -> int:
+    from services.redrive import describe
+
     with _existing_repository() as repository:
         if repository is None:
             return 1
         counts = repository.dead_letter_counts()
-        letters = repository.recent_dead_letters(args.stage, args.reason, args.limit)
-    print(f"{'stage':<8} {'reason':<24} count")
-    for stage, reason, count in counts:
-        print(f"{stage:<8} {reason:<24} {count}")
+        letters = repository.recent_dead_letters(args.stage, args.reason, args.limit, args.state)
+    print(f"{'stage':<8} {'reason':<24} {'state':<9} count")
+    for count in counts:
+        print(f"{count.stage:<8} {count.reason:<24} {count.state:<9} {count.count}")
     if letters:
         print(f"\nnewest {len(letters)}:")
-    for letter in letters:
-        if letter.source is not None:
-            where = letter.source.uri
-        elif letter.original is not None:
-            where = f"{letter.original.topic}[{letter.original.partition}]@{letter.original.offset}"
-        else:
-            where = letter.article_id or ""
-        print(f"{letter.occurred_at:%Y-%m-%d %H:%M:%S} {letter.stage.value:<7} {letter.reason.value:<22} {where}")
+    for stored in letters:
+        letter = stored.dead_letter
+        print(
+            f"{letter.occurred_at:%Y-%m-%d %H:%M:%S} {letter.stage.value:<7} {letter.reason.value:<22}"
+            f" {stored.state:<8} {describe(letter)}"
+        )
         print(f"    {letter.error}" + (f"\n    kept at {letter.quarantine_uri}" if letter.quarantine_uri else ""))
+        if stored.redriven_to and stored.redriven_at:
+            print(f"    redriven {stored.redriven_at:%Y-%m-%d %H:%M:%S} to {stored.redriven_to}")
+    return 0
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    """Thin wrapper: the logic is services/redrive.py."""
+    from services.contracts import DeadLetterReason, Stage
+    from services.ingest.settings import IngestSettings
+    from services.redrive import RedriveFilter, parse_since, redrive
+
+    if args.reason is not None and args.reason not in {r.value for r in DeadLetterReason}:
+        print(
+            f"unknown --reason {args.reason!r}; one of: {', '.join(r.value for r in DeadLetterReason)}", file=sys.stderr
+        )
+        return 2
+    try:
+        since = None if args.since is None else parse_since(args.since)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if not args.dry_run and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        print("set KAFKA_BOOTSTRAP_SERVERS to the pipeline's broker (`newsflow dev` prints it)", file=sys.stderr)
+        return 2
+    choose = RedriveFilter(None if args.stage is None else Stage(args.stage), args.reason, since)
+    with _existing_repository() as repository:
+        if repository is None:
+            return 1
+        report = redrive(repository, IngestSettings(), choose, args.dry_run)
+    verb = "would redrive" if report.dry_run else "redriven"
+    for step in report.redriven:
+        topics = sorted({e.topic for e in step.events})
+        print(f"{verb} {step.dead_letter_id}: {len(step.events)} event(s) to {', '.join(topics)}")
+    for refused in report.refused:
+        print(f"still refused {refused.dead_letter_id}: {refused.why}")
+    print(f"{verb} {len(report.redriven)}, still refused {len(report.refused)}")
     return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
     folder = Path(args.out) if args.out else None
     if args.check:
-        problems = check_schemas(folder)
+        problems = check_schemas(folder) + check_asyncapi(folder)
         for problem in problems:
             print(problem, file=sys.stderr)
         return 1 if problems else 0
-    for path in write_schemas(folder):
+    for path in [*write_schemas(folder), write_asyncapi(folder)]:
         print(path)
     return 0
 
@@ -394,12 +440,20 @@ def main(argv: list[str] | None = None) -> None:
     run.set_defaults(func=cmd_run)
     export = sub.add_parser("export", help="print stored articles")
     export.add_argument("--format", choices=["jsonl"], default="jsonl")
+    export.add_argument("--since", help="only articles stored since an ISO date/time or an age (30m, 6h, 2d)")
     export.set_defaults(func=cmd_export)
     dead = sub.add_parser("deadletters", help="what was refused, by stage and reason, newest first")
     dead.add_argument("--stage", choices=["ingest", "enrich", "store"])
     dead.add_argument("--reason")
     dead.add_argument("--limit", type=int, default=20)
+    dead.add_argument("--state", choices=["open", "redriven"])
     dead.set_defaults(func=cmd_deadletters)
+    again = sub.add_parser("redrive", help="republish dead letters whose cause is fixed, mark them redriven")
+    again.add_argument("--stage", choices=["ingest", "enrich", "store"])
+    again.add_argument("--reason", help="only dead letters of this reason")
+    again.add_argument("--since", help="only dead letters since an ISO date/time or an age (30m, 6h, 2d)")
+    again.add_argument("--dry-run", action="store_true", help="say what would be redriven; publish nothing")
+    again.set_defaults(func=cmd_redrive)
     schema = sub.add_parser("schema", help="write or check the topic contracts' JSON Schemas")
     schema.add_argument("--out", help="folder (default: services/contracts/schemas)")
     schema.add_argument("--check", action="store_true", help="fail if the models broke compatibility")

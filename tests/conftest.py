@@ -7,9 +7,11 @@ so tests never see each other's data.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -76,3 +78,25 @@ def database_url(postgres_admin_url: str) -> Iterator[str]:
 def namespace() -> str:
     """A unique suffix for consumer groups and homes in one test."""
     return uuid.uuid4().hex[:10]
+
+
+def _npm_ci(folder: Path) -> None:
+    """``npm ci`` unless the folder's node_modules already matches its lock file (bootstrap ran it)."""
+    installed = folder / "node_modules" / ".package-lock.json"
+    lock = folder / "package-lock.json"
+    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    if shutil.which("npm") is None:
+        pytest.fail("npm is not installed: the Node.js tools and examples need Node.js 18+ and npm")
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=folder, check=True, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def node_package() -> Callable[[Path], Path]:
+    """Installs a Node.js package folder of the repository (its committed package-lock.json) once."""
+
+    def install(folder: Path) -> Path:
+        _npm_ci(folder)
+        return folder
+
+    return install

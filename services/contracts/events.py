@@ -161,3 +161,6 @@ class DeadLetter(_Event):
     original: OriginalMessage | None = None
     quarantine_uri: str | None = Field(default=None, description="Where a copy of the offending input was kept.")
     occurred_at: dt.datetime
+    exception_class: str | None = Field(
+        default=None, description="Fully qualified class of the error that refused the input, when there was one."
+    )

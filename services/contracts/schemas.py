@@ -15,16 +15,33 @@ from typing import Any
 from services.contracts.topics import TOPIC_MODELS
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _COSMETIC = {"description", "title", "default", "examples"}
 
 
+def _version(model: Any) -> int:
+    return int(model.model_fields["schema_version"].default)
+
+
 def _file_name(topic: str, model: Any) -> str:
-    version = model.model_fields["schema_version"].default
-    return f"{topic}.v{version}.json"
+    return f"{topic}.v{_version(model)}.json"
+
+
+def schema_id(topic: str, version: int) -> str:
+    """Stable ``$id`` of one topic's schema at one version: a URN, so it names the contract without
+    promising a URL that serves it."""
+    return f"urn:newsflow:schema:{topic}:v{version}"
 
 
 def current_schemas() -> dict[str, dict[str, Any]]:
-    return {_file_name(topic, model): model.model_json_schema() for topic, model in TOPIC_MODELS.items()}
+    return {
+        _file_name(topic, model): {
+            "$schema": JSON_SCHEMA_DIALECT,
+            "$id": schema_id(topic, _version(model)),
+            **model.model_json_schema(),
+        }
+        for topic, model in TOPIC_MODELS.items()
+    }
 
 
 def write_schemas(folder: Path | None = None) -> list[Path]:
@@ -91,6 +108,8 @@ def check_schemas(folder: Path | None = None) -> list[str]:
             continue
         committed = json.loads(path.read_text(encoding="utf-8"))
         breaking = compatibility_problems(committed, schema, name)
+        if committed.get("$id", schema["$id"]) != schema["$id"]:
+            breaking.append(f"{name}: $id changed")
         problems.extend(breaking)
         if not breaking and committed != json.loads(json.dumps(schema)):
             problems.append(f"{name}: compatible change not committed; run `newsflow schema`")

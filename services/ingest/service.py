@@ -32,7 +32,7 @@ from services.runtime import deadletters, metrics
 from services.runtime.errors import InvalidInput, TransientError
 from services.runtime.health import Health
 from services.runtime.kafka import EventProducer
-from services.runtime.messages import OutgoingEvent
+from services.runtime.messages import OutgoingEvent, Trace, now_ms, trace_id_for
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +153,9 @@ class IngestService:
                 metrics.DEAD_LETTERS.labels(Stage.INGEST, reason).inc()
 
     def _handle(self, obj: ObjectVersion) -> _Handled:
+        # One trace per object version, deterministic so a re-read after a crash traces the same; seen-at
+        # is when this read began (the start of the end-to-end latency every later stage measures against).
+        trace = Trace(trace_id_for(obj.uri, obj.version), seen_at_ms=now_ms(), source_uri=obj.uri)
         with metrics.INGEST_EXTRACT_SECONDS.time():
             try:
                 data = self._source.read(obj, self._options.max_bytes)
@@ -163,8 +166,8 @@ class IngestService:
                     if isinstance(exc, ObjectVanished)
                     else (DeadLetterReason.UNREADABLE, f"cannot be read: {exc}")
                 )
-                dead = deadletters.for_source(Stage.INGEST, reason, detail, source, None)
-                return _Handled(obj, None, [self._dead_letter_event(dead)], metrics.Outcome.DEAD_LETTER)
+                dead = deadletters.for_source(Stage.INGEST, reason, detail, source, None, exception=exc)
+                return _Handled(obj, None, [self._dead_letter_event(dead, trace)], metrics.Outcome.DEAD_LETTER)
             sha256 = hashlib.sha256(data).hexdigest()
             if self._ledger.content_done(obj.uri, sha256):
                 return _Handled(obj, sha256, [], metrics.Outcome.DUPLICATE)
@@ -179,20 +182,20 @@ class IngestService:
                 results = extract_articles(obj.key, data, self._options)
             except InvalidInput as exc:
                 kept = self._quarantine.keep(data, sha256) if data else None
-                dead = deadletters.for_source(Stage.INGEST, exc.reason, exc.detail, source, kept)
-                return _Handled(obj, sha256, [self._dead_letter_event(dead)], metrics.Outcome.DEAD_LETTER)
-        events = [self._event_for(result, source, data, sha256) for result in results]
+                dead = deadletters.for_source(Stage.INGEST, exc.reason, exc.detail, source, kept, exception=exc)
+                return _Handled(obj, sha256, [self._dead_letter_event(dead, trace)], metrics.Outcome.DEAD_LETTER)
+        events = [self._event_for(result, source, data, sha256, trace) for result in results]
         outcome = metrics.Outcome.OK if any(e.topic == Topics.CLEANED for e in events) else metrics.Outcome.DEAD_LETTER
         return _Handled(obj, sha256, events, outcome)
 
     def _event_for(
-        self, result: ExtractedArticle | RejectedRecord, source: SourceRef, data: bytes, sha256: str
+        self, result: ExtractedArticle | RejectedRecord, source: SourceRef, data: bytes, sha256: str, trace: Trace
     ) -> OutgoingEvent:
         if isinstance(result, RejectedRecord):
             record_source = source.model_copy(update={"record": result.record})
             kept = self._quarantine.keep(data, sha256)
             dead = deadletters.for_source(Stage.INGEST, result.reason, result.detail, record_source, kept)
-            return self._dead_letter_event(dead)
+            return self._dead_letter_event(dead, trace)
         article_id = article_id_for(result.text)
         signature = self._near_duplicates.signature(result.text)
         earlier = self._near_duplicates.find(signature)
@@ -200,20 +203,7 @@ class IngestService:
         self._near_duplicates.add(article_id, signature)
         self._ledger.add_signature(article_id, signature)
         metrics.INGEST_ARTICLES.labels(str(duplicate_of is not None).lower()).inc()
-        article = CleanedArticle(
-            article_id=article_id,
-            source=source.model_copy(update={"record": result.record, "format": result.format}),
-            title=result.title,
-            standfirst=result.standfirst,
-            text=result.text,
-            author=result.author,
-            url=result.url,
-            published_at=result.published_at,
-            language=result.language,
-            word_count=word_count(result.text),
-            duplicate_of=duplicate_of,
-            ingested_at=dt.datetime.now(dt.UTC),
-        )
+        article = cleaned_article(result, source, duplicate_of)
         if not self._producer.fits(article):
             kept = self._quarantine.keep(data, sha256)
             dead = deadletters.for_source(
@@ -223,12 +213,51 @@ class IngestService:
                 article.source,
                 kept,
             )
-            return self._dead_letter_event(dead)
-        return OutgoingEvent(Topics.CLEANED, article_id, article)
+            return self._dead_letter_event(dead, trace)
+        return OutgoingEvent(Topics.CLEANED, article_id, article, trace)
 
     @staticmethod
-    def _dead_letter_event(dead: DeadLetter) -> OutgoingEvent:
-        return OutgoingEvent(Topics.DEADLETTER, deadletters.key_of(dead), dead)
+    def _dead_letter_event(dead: DeadLetter, trace: Trace) -> OutgoingEvent:
+        return OutgoingEvent(Topics.DEADLETTER, deadletters.key_of(dead), dead, trace)
+
+
+def cleaned_article(result: ExtractedArticle, source: SourceRef, duplicate_of: str | None) -> CleanedArticle:
+    """The cleaned-article event for one extracted article of one object version."""
+    return CleanedArticle(
+        article_id=article_id_for(result.text),
+        source=source.model_copy(update={"record": result.record, "format": result.format}),
+        title=result.title,
+        standfirst=result.standfirst,
+        text=result.text,
+        author=result.author,
+        url=result.url,
+        published_at=result.published_at,
+        language=result.language,
+        word_count=word_count(result.text),
+        duplicate_of=duplicate_of,
+        ingested_at=dt.datetime.now(dt.UTC),
+    )
+
+
+def extract_again(data: bytes, source: SourceRef, options: ExtractionOptions) -> list[CleanedArticle]:
+    """Extraction of a refused object's kept bytes with today's code and options, for a redrive: the
+    articles of the whole object, or only of the refused record when the refusal named one.
+
+    Raises ``InvalidInput`` when it is still refused. Near-duplicate links are not recomputed (the index
+    lives in ingest's ledger), so a redriven article has ``duplicate_of`` null."""
+    key = source.uri.rsplit("/", 1)[-1]
+    results = extract_articles(key, data, options)
+    if source.record is not None:
+        results = [r for r in results if r.record == source.record]
+        if not results:
+            raise InvalidInput(DeadLetterReason.NOT_AN_ARTICLE, f"record {source.record} is no longer in the object")
+    refused = [r for r in results if isinstance(r, RejectedRecord)]
+    articles = [r for r in results if isinstance(r, ExtractedArticle)]
+    if not articles and refused:
+        raise InvalidInput(refused[0].reason, refused[0].detail)
+    if not articles:
+        raise InvalidInput(DeadLetterReason.NOT_AN_ARTICLE, "no article in the object")
+    return [cleaned_article(article, source, None) for article in articles]
 
 
 def _format_name(key: str, data: bytes) -> str:

@@ -17,12 +17,21 @@ def _dead_letter_id(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
+def exception_class(exception: BaseException | None) -> str | None:
+    """``module.Class`` of the error behind a dead letter, for its error-context header."""
+    if exception is None:
+        return None
+    kind = type(exception)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
 def for_message(
     stage: Stage,
     reason: DeadLetterReason,
     error: str,
     message: ConsumedMessage,
     article_id: str | None = None,
+    exception: BaseException | None = None,
 ) -> DeadLetter:
     """A consumed Kafka message that the stage refused."""
     value = None if message.value is None else message.value.decode("utf-8", errors="replace")
@@ -46,6 +55,7 @@ def for_message(
             value=value,
         ),
         occurred_at=dt.datetime.now(dt.UTC),
+        exception_class=exception_class(exception),
     )
 
 
@@ -55,6 +65,7 @@ def for_source(
     error: str,
     source: SourceRef,
     quarantine_uri: str | None,
+    exception: BaseException | None = None,
 ) -> DeadLetter:
     """A bucket object (or one record inside it) that ingest refused."""
     record = "" if source.record is None else str(source.record)
@@ -66,6 +77,7 @@ def for_source(
         source=source,
         quarantine_uri=quarantine_uri,
         occurred_at=dt.datetime.now(dt.UTC),
+        exception_class=exception_class(exception),
     )
 
 

@@ -7,7 +7,9 @@ from ``services.runtime.messages``, so the runner's commit discipline can be rea
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -19,7 +21,7 @@ from kafka.structs import OffsetAndMetadata
 from pydantic import BaseModel
 
 from services.runtime.errors import TransientError
-from services.runtime.messages import ConsumedMessage, OutgoingEvent, TopicPartition
+from services.runtime.messages import ConsumedMessage, OutgoingEvent, TopicPartition, Trace, event_headers
 from services.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -39,13 +41,14 @@ def _connection_config(settings: ServiceSettings) -> dict[str, Any]:
 
 
 def ensure_topics(settings: ServiceSettings, topics: Iterable[str]) -> None:
-    """Create the topics if they do not exist (deployments may pre-create them with more partitions)."""
+    """Create the topics (logical names; the deployment's prefix is added here) if they do not exist
+    (deployments may pre-create them with more partitions)."""
     try:
         admin = KafkaAdminClient(client_id="newsflow-admin", **_connection_config(settings))
     except NoBrokersAvailable as exc:
         raise TransientError(f"no Kafka broker at {settings.kafka_bootstrap_servers}") from exc
     try:
-        for topic in topics:
+        for topic in (settings.topic_name(t) for t in topics):
             try:
                 admin.create_topics(
                     [NewTopic(topic, settings.kafka_topic_partitions, settings.kafka_replication_factor)]
@@ -60,6 +63,15 @@ def ensure_topics(settings: ServiceSettings, topics: Iterable[str]) -> None:
 def encode(event: BaseModel) -> bytes:
     """The wire form of every event: UTF-8 JSON of the contract model."""
     return event.model_dump_json().encode("utf-8")
+
+
+@dataclass(frozen=True)
+class PublishedRecord:
+    """Where an acknowledged event landed (contract topic name, without the deployment's prefix)."""
+
+    topic: str
+    partition: int
+    offset: int
 
 
 class MessageTooLarge(Exception):
@@ -81,6 +93,7 @@ class EventProducer:
             **_connection_config(settings),
         )
         self._pending: list[tuple[str, Any]] = []
+        self._settings = settings
         self.max_message_bytes = settings.kafka_max_message_bytes
 
     def fits(self, event: BaseModel) -> bool:
@@ -90,24 +103,35 @@ class EventProducer:
         value = encode(outgoing.event)
         if len(value) > self.max_message_bytes:
             raise MessageTooLarge(f"{outgoing.topic} event of {len(value)} bytes for key {outgoing.key}")
-        future = self._producer.send(outgoing.topic, key=outgoing.key.encode("utf-8"), value=value)
+        # Normally the stage or the runner set the trace; an event without one starts its own.
+        trace = outgoing.trace or Trace(uuid.uuid4().hex)
+        future = self._producer.send(
+            self._settings.topic_name(outgoing.topic),
+            key=outgoing.key.encode("utf-8"),
+            value=value,
+            headers=event_headers(outgoing.event, trace),
+        )
         self._pending.append((outgoing.topic, future))
 
     def flush(self, timeout_s: float = 60.0) -> list[str]:
         """Wait for every pending send; return the topics of the acknowledged events."""
+        return [record.topic for record in self.flush_records(timeout_s)]
+
+    def flush_records(self, timeout_s: float = 60.0) -> list[PublishedRecord]:
+        """Wait for every pending send; return where each acknowledged event landed, in send order."""
         pending, self._pending = self._pending, []
         try:
             self._producer.flush(timeout=timeout_s)
         except KafkaTimeoutError as exc:
             raise TransientError(f"producer flush timed out after {timeout_s}s") from exc
-        acknowledged: list[str] = []
+        acknowledged: list[PublishedRecord] = []
         for topic, future in pending:
             # flush() waits but does not raise per record; a failed record surfaces here.
             try:
-                future.get(timeout=0)
+                metadata = future.get(timeout=0)
             except KafkaError as exc:
                 raise TransientError(f"publishing to {topic} failed: {exc!r}") from exc
-            acknowledged.append(topic)
+            acknowledged.append(PublishedRecord(topic, int(metadata.partition), int(metadata.offset)))
         return acknowledged
 
     def close(self) -> None:
@@ -115,11 +139,12 @@ class EventProducer:
 
 
 class _RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, on_revoked: Callable[[set[TopicPartition]], None]) -> None:
+    def __init__(self, on_revoked: Callable[[set[TopicPartition]], None], prefix: str) -> None:
         self._on_revoked = on_revoked
+        self._prefix = prefix
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        self._on_revoked({TopicPartition(tp.topic, tp.partition) for tp in revoked})
+        self._on_revoked({TopicPartition(tp.topic.removeprefix(self._prefix), tp.partition) for tp in revoked})
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         log.info(
@@ -149,14 +174,32 @@ class EventConsumer:
             max_poll_records=settings.kafka_max_poll_records,
             **_connection_config(settings),
         )
-        self._consumer.subscribe(topics, listener=_RebalanceListener(on_revoked))
+        self._prefix = settings.kafka_topic_prefix
+        self._consumer.subscribe(
+            [settings.topic_name(t) for t in topics], listener=_RebalanceListener(on_revoked, self._prefix)
+        )
+
+    def _logical(self, topic: str) -> str:
+        return topic.removeprefix(self._prefix)
+
+    def _physical(self, tp: TopicPartition) -> KafkaTopicPartition:
+        return KafkaTopicPartition(self._prefix + tp.topic, tp.partition)
 
     def poll(self, timeout_ms: int) -> list[ConsumedMessage]:
         records = self._consumer.poll(timeout_ms=timeout_ms)
         batch: list[ConsumedMessage] = []
         for tp, messages in records.items():
             for message in messages:
-                batch.append(ConsumedMessage(tp.topic, tp.partition, message.offset, message.key, message.value))
+                batch.append(
+                    ConsumedMessage(
+                        self._logical(tp.topic),
+                        tp.partition,
+                        message.offset,
+                        message.key,
+                        message.value,
+                        tuple((name, value or b"") for name, value in (message.headers or [])),
+                    )
+                )
         return batch
 
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
@@ -164,10 +207,7 @@ class EventConsumer:
             return
         try:
             self._consumer.commit(
-                {
-                    KafkaTopicPartition(tp.topic, tp.partition): OffsetAndMetadata(offset, "", -1)
-                    for tp, offset in offsets.items()
-                }
+                {self._physical(tp): OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
             )
         except KafkaError as exc:
             # A commit refused after a rebalance is safe to drop: the new owner re-reads from the last
@@ -184,7 +224,7 @@ class EventConsumer:
         """Rewind to redeliver a batch that could not be finished (transient fault)."""
         assigned = self._consumer.assignment()
         for tp, offset in offsets.items():
-            ktp = KafkaTopicPartition(tp.topic, tp.partition)
+            ktp = self._physical(tp)
             if ktp in assigned:
                 self._consumer.seek(ktp, offset)
 
@@ -196,11 +236,11 @@ class EventConsumer:
         lags: dict[TopicPartition, int] = {}
         for ktp in assigned:
             position = self._consumer.position(ktp)
-            lags[TopicPartition(ktp.topic, ktp.partition)] = max(0, ends.get(ktp, position) - position)
+            lags[TopicPartition(self._logical(ktp.topic), ktp.partition)] = max(0, ends.get(ktp, position) - position)
         return lags
 
     def assignment(self) -> set[TopicPartition]:
-        return {TopicPartition(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        return {TopicPartition(self._logical(tp.topic), tp.partition) for tp in self._consumer.assignment()}
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)

@@ -4,7 +4,8 @@ Order of a batch, and why:
 1. decode every message against its topic's contract; undecodable ones become dead letters;
 2. ``handler.handle`` does the stage's work; a handler that writes (store) makes it durable here
    (one Postgres transaction) before returning;
-3. outputs and dead letters are published, then the producer is flushed and every send checked;
+3. outputs and dead letters are published with the trace of the message they came from (headers:
+   trace id, seen-at and source travel unchanged), then the producer is flushed and every send checked;
 4. only then are offsets committed (``committable`` = offset + 1 per partition).
 
 A crash anywhere before 4 redelivers the batch: at-least-once, made effectively-once by keyed,
@@ -22,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
@@ -32,7 +33,14 @@ from services.runtime import deadletters, metrics
 from services.runtime.errors import TransientError
 from services.runtime.health import Health
 from services.runtime.kafka import EventConsumer, EventProducer
-from services.runtime.messages import ConsumedMessage, OutgoingEvent, TopicPartition, committable_offsets
+from services.runtime.messages import (
+    ConsumedMessage,
+    OutgoingEvent,
+    TopicPartition,
+    Trace,
+    committable_offsets,
+    trace_of,
+)
 from services.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -44,6 +52,10 @@ class Envelope:
 
     message: ConsumedMessage
     event: BaseModel
+
+    @property
+    def trace(self) -> Trace:
+        return trace_of(self.message)
 
 
 @dataclass
@@ -151,10 +163,17 @@ class Runner:
         result = self._handler.handle(envelopes) if envelopes else HandlerResult()
         dead.extend(result.dead_letters)
 
+        by_key = {m.key.decode("utf-8", errors="replace"): m for m in messages if m.key is not None}
+        by_offset = {(m.topic, m.partition, m.offset): m for m in messages}
         for outgoing in result.outputs:
+            if outgoing.trace is None and outgoing.key in by_key:
+                outgoing = replace(outgoing, trace=trace_of(by_key[outgoing.key]))
             self._producer.send(outgoing)
         for dead_letter in dead:
-            self._producer.send(OutgoingEvent(Topics.DEADLETTER, deadletters.key_of(dead_letter), dead_letter))
+            original = dead_letter.original
+            source = None if original is None else by_offset.get((original.topic, original.partition, original.offset))
+            trace = None if source is None else trace_of(source)
+            self._producer.send(OutgoingEvent(Topics.DEADLETTER, deadletters.key_of(dead_letter), dead_letter, trace))
         for topic in self._producer.flush():
             metrics.MESSAGES_PRODUCED.labels(self._stage, topic).inc()
 
@@ -183,6 +202,7 @@ class Runner:
                 DeadLetterReason.INVALID_EVENT,
                 f"not a valid {model.__name__}: {exc.error_count()} error(s): {exc.errors()[0]['msg']}",
                 message,
+                exception=exc,
             )
 
     def _check_dead_letter_run(self, dead: int, total: int) -> None:

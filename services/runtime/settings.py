@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +27,9 @@ class ServiceSettings(BaseSettings):
     # embedded Tansu build rejects kafka-python's idempotent batches, so it is opt-in. Duplicates
     # from producer retries are harmless anyway: every event is keyed and consumers upsert.
     kafka_enable_idempotence: bool = False
+    # Prepended to every topic name (e.g. "staging." gives staging.articles.cleaned), so several
+    # deployments can share one cluster. Empty keeps the contract's names.
+    kafka_topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$", max_length=100)
     kafka_topic_partitions: int = 3
     kafka_replication_factor: int = 1
     # Short enough that a restarted consumer rejoins quickly; Apache Kafka deployments may raise it.
@@ -51,3 +54,7 @@ class ServiceSettings(BaseSettings):
     # A run of this many dead letters in a row means a broken deploy, not bad input: stop instead
     # of dead-lettering the whole topic (as arroyo's DLQ limit does).
     max_consecutive_dead_letters: int = 1_000
+
+    def topic_name(self, topic: str) -> str:
+        """The broker's name for a contract topic (``services.contracts.Topics``)."""
+        return f"{self.kafka_topic_prefix}{topic}"

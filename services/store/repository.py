@@ -6,8 +6,10 @@ a newer one (``enriched_at`` decides), so a redelivered batch changes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from types import TracebackType
 
@@ -17,11 +19,46 @@ from psycopg.types.json import Jsonb
 from services.contracts import DeadLetter, EnrichedArticle
 from services.runtime import metrics
 from services.runtime.errors import TransientError
+from services.runtime.messages import Trace
 
 log = logging.getLogger(__name__)
 
 # Serialises migrations when several store processes start at once.
 _MIGRATION_LOCK_KEY = 0x6E657773
+
+
+@dataclass(frozen=True)
+class Traces:
+    """The trace each row of a batch came with (message headers), by article_id / dead_letter_id."""
+
+    articles: Mapping[str, Trace] = field(default_factory=dict)
+    dead_letters: Mapping[str, Trace] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredDeadLetter:
+    """A dead letter as the store keeps it: the event, the trace it came with, its redrive state."""
+
+    dead_letter: DeadLetter
+    state: str
+    trace_id: str | None = None
+    seen_at_ms: int | None = None
+    redriven_at: dt.datetime | None = None
+    redriven_to: str | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetterCount:
+    stage: str
+    reason: str
+    state: str
+    count: int
+
+
+@dataclass(frozen=True)
+class RedriveMark:
+    dead_letter_id: str
+    redriven_to: str
 
 
 class RowRejected(Exception):
@@ -81,34 +118,42 @@ class Repository:
             log.info("applied migration", extra={"version": version})
         return applied
 
-    def write_batch(self, articles: Sequence[EnrichedArticle], dead_letters: Sequence[DeadLetter]) -> None:
+    def write_batch(
+        self,
+        articles: Sequence[EnrichedArticle],
+        dead_letters: Sequence[DeadLetter],
+        traces: Traces | None = None,
+    ) -> None:
         """Upsert articles with all their children and insert dead letters, in one transaction.
 
         Raises ``TransientError`` if Postgres is unreachable (nothing was written) and ``RowRejected``
         if a row's content is refused (nothing was written either: the transaction rolled back)."""
+        traces = traces or Traces()
         conn = self._connection()
         try:
             # Pipeline mode sends the statements without waiting for each reply: one round trip
             # per sync point instead of one per statement.
             with metrics.STORE_TRANSACTION_SECONDS.time(), conn.transaction(), conn.pipeline():
                 for article in articles:
-                    self._upsert_article(conn, article)
+                    self._upsert_article(conn, article, traces.articles.get(article.article_id))
                 for dead_letter in dead_letters:
-                    self._insert_dead_letter(conn, dead_letter)
+                    self._insert_dead_letter(conn, dead_letter, traces.dead_letters.get(dead_letter.dead_letter_id))
         except psycopg.OperationalError as exc:
             self.close()
             raise TransientError(f"Postgres write failed: {exc}") from exc
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             raise RowRejected(str(exc)) from exc
 
-    def _upsert_article(self, conn: psycopg.Connection[tuple[object, ...]], article: EnrichedArticle) -> None:
+    def _upsert_article(
+        self, conn: psycopg.Connection[tuple[object, ...]], article: EnrichedArticle, trace: Trace | None
+    ) -> None:
         source = article.source
         written = conn.execute(
             """
             INSERT INTO articles (article_id, schema_version, title, standfirst, body, author, url,
                 published_at, language, word_count, duplicate_of, story_id, enricher_version, model,
-                ingested_at, enriched_at, event)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                ingested_at, enriched_at, event, trace_id)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (article_id) DO UPDATE SET
                 schema_version = EXCLUDED.schema_version, title = EXCLUDED.title,
                 standfirst = EXCLUDED.standfirst, body = EXCLUDED.body, author = EXCLUDED.author,
@@ -116,7 +161,8 @@ class Repository:
                 word_count = EXCLUDED.word_count, duplicate_of = EXCLUDED.duplicate_of,
                 story_id = EXCLUDED.story_id, enricher_version = EXCLUDED.enricher_version,
                 model = EXCLUDED.model, ingested_at = EXCLUDED.ingested_at,
-                enriched_at = EXCLUDED.enriched_at, event = EXCLUDED.event, stored_at = now()
+                enriched_at = EXCLUDED.enriched_at, event = EXCLUDED.event, stored_at = now(),
+                trace_id = COALESCE(EXCLUDED.trace_id, articles.trace_id)
             WHERE articles.enriched_at <= EXCLUDED.enriched_at
             RETURNING article_id
             """,
@@ -138,6 +184,7 @@ class Repository:
                 article.ingested_at,
                 article.enrichment.enriched_at,
                 Jsonb(article.model_dump(mode="json")),
+                None if trace is None else trace.trace_id,
             ),
         ).fetchone()
         conn.execute(
@@ -186,12 +233,15 @@ class Repository:
         metrics.STORE_ROWS.labels("quotes").inc(len(article.quotes))
         metrics.STORE_ROWS.labels("topics").inc(len(article.topics))
 
-    def _insert_dead_letter(self, conn: psycopg.Connection[tuple[object, ...]], dead_letter: DeadLetter) -> None:
+    def _insert_dead_letter(
+        self, conn: psycopg.Connection[tuple[object, ...]], dead_letter: DeadLetter, trace: Trace | None
+    ) -> None:
+        # DO NOTHING on conflict: a redelivered dead letter keeps its redrive state.
         conn.execute(
             """
             INSERT INTO dead_letters (dead_letter_id, stage, reason, error, article_id, source_uri,
-                quarantine_uri, occurred_at, event)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (dead_letter_id) DO NOTHING
+                quarantine_uri, occurred_at, event, trace_id, seen_at_ms)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (dead_letter_id) DO NOTHING
             """,
             (
                 dead_letter.dead_letter_id,
@@ -203,18 +253,25 @@ class Repository:
                 dead_letter.quarantine_uri,
                 dead_letter.occurred_at,
                 Jsonb(dead_letter.model_dump(mode="json")),
+                None if trace is None else trace.trace_id,
+                None if trace is None else trace.seen_at_ms,
             ),
         )
         metrics.STORE_ROWS.labels("dead_letters").inc()
 
     # -- reads -------------------------------------------------------------------------------------
 
-    def iter_articles(self) -> Iterator[EnrichedArticle]:
-        """Every stored article as the enriched-article contract, in article_id order."""
+    def iter_articles(self, since: dt.datetime | None = None) -> Iterator[EnrichedArticle]:
+        """Every stored article as the enriched-article contract, in article_id order; with ``since``,
+        only those stored (or re-stored with a newer enrichment) at or after that time."""
         conn = self._connection()
         with conn.transaction(), conn.cursor(name="export_articles") as cur:
             cur.itersize = 200
-            cur.execute("SELECT event FROM articles ORDER BY article_id")
+            cur.execute(
+                "SELECT event FROM articles WHERE %(since)s::timestamptz IS NULL OR stored_at >= %(since)s"
+                " ORDER BY article_id",
+                {"since": since},
+            )
             for (event,) in cur:
                 yield EnrichedArticle.model_validate(event)
 
@@ -236,25 +293,67 @@ class Repository:
             rows = conn.execute(query, (list(ids),)).fetchall()
         return {str(row[0]) for row in rows}
 
-    def recent_dead_letters(self, stage: str | None, reason: str | None, limit: int) -> list[DeadLetter]:
-        """The newest dead letters, optionally of one stage and/or reason."""
-        conn = self._connection()
-        with conn.transaction():
-            rows = conn.execute(
-                "SELECT event FROM dead_letters WHERE (%(stage)s::text IS NULL OR stage = %(stage)s)"
-                " AND (%(reason)s::text IS NULL OR reason = %(reason)s) ORDER BY occurred_at DESC LIMIT %(limit)s",
-                {"stage": stage, "reason": reason, "limit": limit},
-            ).fetchall()
-        return [DeadLetter.model_validate(row[0]) for row in rows]
+    def recent_dead_letters(
+        self, stage: str | None, reason: str | None, limit: int, state: str | None = None
+    ) -> list[StoredDeadLetter]:
+        """The newest dead letters, optionally of one stage, reason and/or redrive state."""
+        return self._dead_letters(
+            "(%(stage)s::text IS NULL OR stage = %(stage)s) AND (%(reason)s::text IS NULL OR reason = %(reason)s)"
+            " AND (%(state)s::text IS NULL OR state = %(state)s) ORDER BY occurred_at DESC LIMIT %(limit)s",
+            {"stage": stage, "reason": reason, "state": state, "limit": limit},
+        )
 
-    def dead_letter_counts(self) -> list[tuple[str, str, int]]:
-        """(stage, reason, count) over every stored dead letter."""
+    def open_dead_letters(
+        self, stage: str | None, reason: str | None, since: dt.datetime | None
+    ) -> list[StoredDeadLetter]:
+        """Dead letters not redriven yet, oldest first, optionally of one stage / reason / since a time."""
+        return self._dead_letters(
+            "state = 'open' AND (%(stage)s::text IS NULL OR stage = %(stage)s)"
+            " AND (%(reason)s::text IS NULL OR reason = %(reason)s)"
+            " AND (%(since)s::timestamptz IS NULL OR occurred_at >= %(since)s) ORDER BY occurred_at, dead_letter_id",
+            {"stage": stage, "reason": reason, "since": since},
+        )
+
+    def _dead_letters(self, where: str, params: dict[str, object]) -> list[StoredDeadLetter]:
         conn = self._connection()
         with conn.transaction():
             rows = conn.execute(
-                "SELECT stage, reason, count(*) FROM dead_letters GROUP BY stage, reason ORDER BY stage, reason"
+                "SELECT event, state, trace_id, seen_at_ms, redriven_at, redriven_to FROM dead_letters WHERE " + where,
+                params,
             ).fetchall()
-        return [(str(stage), str(reason), int(str(n))) for stage, reason, n in rows]
+        return [
+            StoredDeadLetter(
+                dead_letter=DeadLetter.model_validate(event),
+                state=str(state),
+                trace_id=None if trace_id is None else str(trace_id),
+                seen_at_ms=None if seen_at_ms is None else int(str(seen_at_ms)),
+                redriven_at=redriven_at if isinstance(redriven_at, dt.datetime) else None,
+                redriven_to=None if redriven_to is None else str(redriven_to),
+            )
+            for event, state, trace_id, seen_at_ms, redriven_at, redriven_to in rows
+        ]
+
+    def mark_redriven(self, marks: Sequence[RedriveMark]) -> None:
+        """Record that these dead letters were republished (after the broker acknowledged them)."""
+        if not marks:
+            return
+        conn = self._connection()
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE dead_letters SET state = 'redriven', redriven_at = now(), redriven_to = %s"
+                " WHERE dead_letter_id = %s",
+                [(mark.redriven_to, mark.dead_letter_id) for mark in marks],
+            )
+
+    def dead_letter_counts(self) -> list[DeadLetterCount]:
+        """Every stored dead letter counted by stage, reason and redrive state."""
+        conn = self._connection()
+        with conn.transaction():
+            rows = conn.execute(
+                "SELECT stage, reason, state, count(*) FROM dead_letters GROUP BY stage, reason, state"
+                " ORDER BY stage, reason, state"
+            ).fetchall()
+        return [DeadLetterCount(str(stage), str(reason), str(state), int(str(n))) for stage, reason, state, n in rows]
 
     def counts(self) -> dict[str, int]:
         """Stored articles and dead letters by reason, for progress displays and summaries."""

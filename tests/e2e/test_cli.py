@@ -67,8 +67,8 @@ def test_run_until_idle_stores_every_file_or_dead_letters_it_and_export_reads_it
     # Operators see what was refused and why.
     refused = newsflow(tmp_path, "deadletters", "--stage", "ingest")
     assert refused.returncode == 0, refused.stderr
-    assert "ingest   binary                   1" in refused.stdout
-    assert "ingest   malformed_json           1" in refused.stdout
+    assert "ingest   binary                   open      1" in refused.stdout
+    assert "ingest   malformed_json           open      1" in refused.stdout
     assert "image.png" in refused.stdout and "kept at" in refused.stdout
 
     # A second run over the same folder publishes nothing again and stores nothing twice.

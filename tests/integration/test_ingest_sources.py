@@ -417,3 +417,45 @@ def test_a_one_shot_run_waits_for_files_still_being_written(broker: EmbeddedBrok
     producer.close()
     ledger.close()
     assert service.report.objects == 1 and len(service.report.article_ids) == 1
+
+
+def test_events_carry_headers_and_topics_carry_the_configured_prefix(
+    broker: EmbeddedBroker, bucket: Any, tmp_path: Path
+) -> None:
+    harness = Harness(broker, bucket, tmp_path / "home", kafka_topic_prefix="stg.")
+    bucket.put("headers-trade.txt", fixture("trade_talks_comments.txt"))
+    bucket.put("headers-empty.txt", b"")
+    before_ms = time.time_ns() // 1_000_000
+    harness.scan()
+    after_ms = time.time_ns() // 1_000_000
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=broker.bootstrap_servers, auto_offset_reset="earliest", consumer_timeout_ms=3000
+    )
+    consumer.subscribe(["stg.articles.cleaned", "stg.articles.deadletter", "articles.cleaned"])
+    # Keyed by (topic, source uri): the shared S3 server may still list other tests' objects.
+    received = {
+        (message.topic, dict(message.headers).get("newsflow-source-uri", b"").decode()): message for message in consumer
+    }
+    consumer.close()
+    assert {topic for topic, _ in received} == {"stg.articles.cleaned", "stg.articles.deadletter"}, (
+        "unprefixed topic was used"
+    )
+
+    article = received[("stg.articles.cleaned", bucket.uri("headers-trade.txt"))]
+    headers = {name: value.decode() for name, value in article.headers}
+    assert headers["content-type"] == "application/json"
+    assert headers["newsflow-schema"] == "CleanedArticle"
+    assert headers["newsflow-schema-version"] == "1"
+    assert len(headers["newsflow-trace-id"]) == 32 and int(headers["newsflow-trace-id"], 16) >= 0
+    assert before_ms <= int(headers["newsflow-seen-at"]) <= after_ms
+
+    letter = received[("stg.articles.deadletter", bucket.uri("headers-empty.txt"))]
+    dead = {name: value.decode() for name, value in letter.headers}
+    assert dead["newsflow-schema"] == "DeadLetter"
+    assert dead["newsflow.errors.stage"] == "ingest"
+    assert dead["newsflow.errors.reason"] == "empty"
+    assert dead["newsflow.errors.exception.class.name"] == "services.runtime.errors.InvalidInput"
+    assert dead["newsflow.errors.exception.message"] == DeadLetter.model_validate_json(letter.value).error
+    assert dead["newsflow-trace-id"] != headers["newsflow-trace-id"], "one trace per object version"
+    assert "newsflow.errors.offset" not in dead  # ingest refuses objects, not messages

@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 from services.contracts import (
     TOPIC_MODELS,
     DeadLetter,
+    DeadLetterReason,
     EnrichedArticle,
     EnrichmentInfo,
     Entity,
@@ -25,10 +26,14 @@ from services.contracts import (
     Topic,
     Topics,
 )
+from services.ingest.settings import IngestSettings
 from services.localstack import EmbeddedBroker
+from services.redrive import RedriveFilter, redrive
+from services.runtime import deadletters
 from services.runtime.health import Health
 from services.runtime.kafka import ensure_topics
 from services.runtime.lifecycle import run_consuming_stage
+from services.runtime.messages import ConsumedMessage
 from services.store.repository import Repository
 from services.store.service import StoreHandler
 from services.store.settings import StoreSettings
@@ -294,3 +299,121 @@ def test_a_row_postgres_refuses_is_dead_lettered_and_the_rest_of_its_batch_is_st
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT stage, reason FROM dead_letters WHERE article_id = 'nul'").fetchone()
     assert row == ("store", "invalid_event")
+
+
+def test_trace_headers_reach_the_postgres_rows_and_the_dead_letters(broker: EmbeddedBroker, database_url: str) -> None:
+    settings = settings_for(broker, database_url).model_copy(update={"kafka_topic_prefix": "team-a."})
+    ensure_topics(settings, [t.value for t in Topics])
+    running = RunningStore(settings)
+    try:
+        good_trace, bad_trace = "a" * 32, "b" * 32
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all")
+        producer.send(
+            "team-a.articles.enriched",
+            key=b"good",
+            value=enriched("good").model_dump_json().encode(),
+            headers=[("newsflow-trace-id", good_trace.encode()), ("newsflow-seen-at", b"1700000000000")],
+        )
+        producer.send(
+            "team-a.articles.enriched",
+            key=b"bad",
+            value=b"{not json",
+            headers=[
+                ("newsflow-trace-id", bad_trace.encode()),
+                ("newsflow-seen-at", b"1700000000123"),
+                ("newsflow-source-uri", b"s3://news/bad.html"),
+            ],
+        )
+        producer.flush()
+        producer.close()
+        wait_for(
+            lambda: (
+                scalar(database_url, "SELECT count(*) FROM dead_letters") == 1
+                and scalar(database_url, "SELECT count(*) FROM articles") == 1
+            )
+        )
+        with psycopg.connect(database_url) as conn:
+            assert conn.execute("SELECT trace_id FROM articles").fetchall() == [(good_trace,)]
+            row = conn.execute("SELECT trace_id, seen_at_ms, state FROM dead_letters").fetchone()
+        assert row == (bad_trace, 1700000000123, "open")
+
+        consumer = KafkaConsumer(
+            "team-a.articles.deadletter",
+            bootstrap_servers=broker.bootstrap_servers,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=5000,
+        )
+        (message,) = list(consumer)
+        consumer.close()
+        headers = {name: value.decode() for name, value in message.headers}
+        assert headers["newsflow-trace-id"] == bad_trace
+        assert headers["newsflow-seen-at"] == "1700000000123"
+        assert headers["newsflow-source-uri"] == "s3://news/bad.html"
+        assert headers["newsflow.errors.stage"] == "store"
+        assert headers["newsflow.errors.reason"] == "invalid_event"
+        assert headers["newsflow.errors.exception.class.name"] == "pydantic_core._pydantic_core.ValidationError"
+        # Error coordinates name the contract topic; the broker's name adds the deployment's prefix.
+        assert headers["newsflow.errors.topic"] == "articles.enriched"
+        letter = DeadLetter.model_validate_json(message.value)
+        assert letter.original is not None
+        assert headers["newsflow.errors.partition"] == str(letter.original.partition)
+        assert headers["newsflow.errors.offset"] == str(letter.original.offset)
+    finally:
+        running.close()
+
+
+def test_a_redriven_dead_letter_ends_as_exactly_one_stored_article(
+    store: RunningStore, broker: EmbeddedBroker, database_url: str
+) -> None:
+    """An enriched article the store once refused, republished by redrive from its dead letter."""
+    article = enriched("redo")
+    refused = deadletters.for_message(
+        Stage.STORE,
+        DeadLetterReason.INVALID_EVENT,
+        "refused by Postgres: a since-fixed constraint",
+        ConsumedMessage(Topics.ENRICHED, 1, 17, b"redo", article.model_dump_json().encode()),
+        article_id="redo",
+    )
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all")
+    producer.send(
+        Topics.DEADLETTER,
+        key=b"redo",
+        value=refused.model_dump_json().encode(),
+        headers=[("newsflow-trace-id", b"e" * 32), ("newsflow-seen-at", b"1764572400000")],
+    )
+    producer.flush()
+    producer.close()
+    wait_for(lambda: scalar(database_url, "SELECT count(*) FROM dead_letters") == 1)
+
+    settings = IngestSettings(kafka_bootstrap_servers=broker.bootstrap_servers)
+    with Repository(database_url) as repository:
+        dry = redrive(repository, settings, RedriveFilter(stage=Stage.STORE), dry_run=True)
+        assert [r.dead_letter_id for r in dry.redriven] == [refused.dead_letter_id]
+        assert scalar(database_url, "SELECT count(*) FROM dead_letters WHERE state = 'open'") == 1
+        assert redrive(repository, settings, RedriveFilter(stage=Stage.ENRICH), dry_run=False).redriven == []
+
+        first = redrive(repository, settings, RedriveFilter(stage=Stage.STORE, reason="invalid_event"), dry_run=False)
+        assert [r.dead_letter_id for r in first.redriven] == [refused.dead_letter_id]
+        wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 1)
+        # A second run finds nothing open: the letter is marked, and the article is not stored twice.
+        assert redrive(repository, settings, RedriveFilter(), dry_run=False).redriven == []
+        (stored,) = repository.recent_dead_letters(None, None, 10)
+    assert stored.state == "redriven" and stored.redriven_to is not None
+    assert stored.redriven_to.startswith("articles.enriched[")
+    time.sleep(1)  # give a duplicate, if any were published, the time to arrive
+    assert scalar(database_url, "SELECT count(*) FROM articles") == 1
+    assert scalar(database_url, "SELECT count(*) FROM article_sources") == 1
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT trace_id FROM articles").fetchall() == [("e" * 32,)]
+    # The republished event says where it came from.
+    consumer = KafkaConsumer(
+        Topics.ENRICHED,
+        bootstrap_servers=broker.bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+    )
+    (message,) = list(consumer)
+    consumer.close()
+    headers = dict(message.headers)
+    assert headers["newsflow-redrive-of"] == refused.dead_letter_id.encode()
+    assert headers["newsflow-seen-at"] == b"1764572400000"
