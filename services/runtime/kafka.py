@@ -156,7 +156,10 @@ class EventConsumer:
         batch: list[ConsumedMessage] = []
         for tp, messages in records.items():
             for message in messages:
-                batch.append(ConsumedMessage(tp.topic, tp.partition, message.offset, message.key, message.value))
+                headers = tuple((name, bytes(value or b"")) for name, value in message.headers or ())
+                batch.append(
+                    ConsumedMessage(tp.topic, tp.partition, message.offset, message.key, message.value, headers)
+                )
         return batch
 
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
@@ -188,19 +191,55 @@ class EventConsumer:
             if ktp in assigned:
                 self._consumer.seek(ktp, offset)
 
-    def lag(self) -> dict[TopicPartition, int]:
-        assigned = list(self._consumer.assignment())
-        if not assigned:
-            return {}
-        ends = self._consumer.end_offsets(assigned)
-        lags: dict[TopicPartition, int] = {}
-        for ktp in assigned:
-            position = self._consumer.position(ktp)
-            lags[TopicPartition(ktp.topic, ktp.partition)] = max(0, ends.get(ktp, position) - position)
-        return lags
-
     def assignment(self) -> set[TopicPartition]:
         return {TopicPartition(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
+
+
+class BrokerOffsets:
+    """Reads consumer groups' committed offsets and partitions' end offsets from the broker, for the lag
+    exporter: lag seen from outside the consumers stays visible while a consumer is down."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        try:
+            self._admin = KafkaAdminClient(client_id="newsflow-lag-exporter", **_connection_config(settings))
+            self._consumer = KafkaConsumer(client_id="newsflow-lag-exporter", **_connection_config(settings))
+        except NoBrokersAvailable as exc:
+            raise TransientError(f"no Kafka broker at {settings.kafka_bootstrap_servers}") from exc
+
+    def partitions(self, topic: str) -> list[TopicPartition]:
+        return [TopicPartition(topic, p) for p in sorted(self._consumer.partitions_for_topic(topic) or ())]
+
+    def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return self._offsets(partitions, self._consumer.end_offsets)
+
+    def beginning_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return self._offsets(partitions, self._consumer.beginning_offsets)
+
+    def committed(self, group_id: str) -> dict[TopicPartition, int]:
+        """The group's committed offsets (partitions it never committed are absent)."""
+        try:
+            offsets = self._admin.list_consumer_group_offsets(group_id)
+        except KafkaError as exc:
+            raise TransientError(f"reading offsets of group {group_id} failed: {exc!r}") from exc
+        return {
+            TopicPartition(tp.topic, tp.partition): int(meta.offset) for tp, meta in offsets.items() if meta.offset >= 0
+        }
+
+    @staticmethod
+    def _offsets(
+        partitions: list[TopicPartition], read: Callable[[list[KafkaTopicPartition]], dict[Any, int]]
+    ) -> dict[TopicPartition, int]:
+        if not partitions:
+            return {}
+        try:
+            offsets = read([KafkaTopicPartition(tp.topic, tp.partition) for tp in partitions])
+        except KafkaError as exc:
+            raise TransientError(f"reading partition offsets failed: {exc!r}") from exc
+        return {TopicPartition(tp.topic, tp.partition): int(offset) for tp, offset in offsets.items()}
+
+    def close(self) -> None:
+        self._consumer.close()
+        self._admin.close()

@@ -20,6 +20,7 @@ class ConsumedMessage:
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def tp(self) -> TopicPartition:

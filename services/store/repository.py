@@ -1,4 +1,4 @@
-"""The only module of newsflow that imports psycopg: migrations, batched idempotent upserts, reads.
+"""The only module of newsflow that imports psycopg: migrations, batched idempotent upserts, raw reads.
 
 Writes are idempotent: an article is keyed by ``article_id`` and an older enrichment never overwrites
 a newer one (``enriched_at`` decides), so a redelivered batch changes nothing.
@@ -207,61 +207,18 @@ class Repository:
         )
         metrics.STORE_ROWS.labels("dead_letters").inc()
 
-    # -- reads -------------------------------------------------------------------------------------
+    # -- reads (the queries themselves live in services.store.read) ---------------------------------
 
-    def iter_articles(self) -> Iterator[EnrichedArticle]:
-        """Every stored article as the enriched-article contract, in article_id order."""
-        conn = self._connection()
-        with conn.transaction(), conn.cursor(name="export_articles") as cur:
-            cur.itersize = 200
-            cur.execute("SELECT event FROM articles ORDER BY article_id")
-            for (event,) in cur:
-                yield EnrichedArticle.model_validate(event)
-
-    def stored_article_ids(self, article_ids: Sequence[str]) -> set[str]:
-        """Which of these articles are stored."""
-        return self._present("SELECT article_id FROM articles WHERE article_id = ANY(%s)", article_ids)
-
-    def dead_lettered_article_ids(self, article_ids: Sequence[str]) -> set[str]:
-        """Which of these articles were refused by enrich or store."""
-        return self._present("SELECT article_id FROM dead_letters WHERE article_id = ANY(%s)", article_ids)
-
-    def dead_letter_ids(self, dead_letter_ids: Sequence[str]) -> set[str]:
-        """Which of these dead letters are stored."""
-        return self._present("SELECT dead_letter_id FROM dead_letters WHERE dead_letter_id = ANY(%s)", dead_letter_ids)
-
-    def _present(self, query: str, ids: Sequence[str]) -> set[str]:
+    def rows(self, query: str, params: Sequence[object] | dict[str, object] = ()) -> list[tuple[object, ...]]:
+        """All rows of one read-only query, in its own transaction."""
         conn = self._connection()
         with conn.transaction():
-            rows = conn.execute(query, (list(ids),)).fetchall()
-        return {str(row[0]) for row in rows}
+            return conn.execute(query, params).fetchall()
 
-    def recent_dead_letters(self, stage: str | None, reason: str | None, limit: int) -> list[DeadLetter]:
-        """The newest dead letters, optionally of one stage and/or reason."""
+    def stream(self, query: str, itersize: int = 200) -> Iterator[tuple[object, ...]]:
+        """Rows of a large read-only query through a server-side cursor, ``itersize`` at a time."""
         conn = self._connection()
-        with conn.transaction():
-            rows = conn.execute(
-                "SELECT event FROM dead_letters WHERE (%(stage)s::text IS NULL OR stage = %(stage)s)"
-                " AND (%(reason)s::text IS NULL OR reason = %(reason)s) ORDER BY occurred_at DESC LIMIT %(limit)s",
-                {"stage": stage, "reason": reason, "limit": limit},
-            ).fetchall()
-        return [DeadLetter.model_validate(row[0]) for row in rows]
-
-    def dead_letter_counts(self) -> list[tuple[str, str, int]]:
-        """(stage, reason, count) over every stored dead letter."""
-        conn = self._connection()
-        with conn.transaction():
-            rows = conn.execute(
-                "SELECT stage, reason, count(*) FROM dead_letters GROUP BY stage, reason ORDER BY stage, reason"
-            ).fetchall()
-        return [(str(stage), str(reason), int(str(n))) for stage, reason, n in rows]
-
-    def counts(self) -> dict[str, int]:
-        """Stored articles and dead letters by reason, for progress displays and summaries."""
-        conn = self._connection()
-        with conn.transaction():
-            stored = conn.execute("SELECT count(*) FROM articles").fetchone()
-            by_reason = conn.execute("SELECT reason, count(*) FROM dead_letters GROUP BY reason").fetchall()
-        counts = {"stored": int(str(stored[0])) if stored else 0}
-        counts.update({f"dead_letter:{reason}": int(str(n)) for reason, n in by_reason})
-        return counts
+        with conn.transaction(), conn.cursor(name="newsflow_stream") as cur:
+            cur.itersize = itersize
+            cur.execute(query)
+            yield from cur

@@ -14,10 +14,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from services.cli import Stack, _reconcile
+from services.cli import _requeue_lost
 from services.contracts import EnrichedArticle
 from services.ingest.ledger import Ledger
-from services.localstack import EmbeddedBroker
+from services.localstack import EmbeddedBroker, Stack
+from services.store.read import StoreReader
 from services.store.repository import Repository
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +47,7 @@ def _export(cwd: Path) -> list[EnrichedArticle]:
 @pytest.mark.e2e
 def test_dev_processes_dropped_files_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     dev = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "dev", "--inbox", "inbox"],
+        [sys.executable, "-m", "services.cli", "dev", "--inbox", "inbox", "--metrics-base-port", "0"],
         cwd=tmp_path,
         env=_env(),
         stdout=subprocess.PIPE,
@@ -58,7 +59,8 @@ def test_dev_processes_dropped_files_and_ctrl_c_stops_everything(tmp_path: Path)
         children: list[psutil.Process] = []
         while time.monotonic() < deadline:
             children = psutil.Process(dev.pid).children(recursive=True)
-            if len([c for c in children if "services." in " ".join(c.cmdline())]) == 3:
+            # ingest, enrich, store and the lag exporter
+            if len([c for c in children if "services." in " ".join(c.cmdline())]) == 4:
                 break
             time.sleep(0.5)
         shutil.copy(FIXTURES / "science_prize_related.txt", tmp_path / "inbox" / "prize.txt")
@@ -97,9 +99,9 @@ def test_a_restart_republishes_files_whose_events_died_with_the_in_memory_broker
                 " '{}')"
             )
         stack = Stack(home, broker.bootstrap_servers, database_url, broker=broker)
-        assert _reconcile(stack, repository) == 2
+        assert _requeue_lost(stack, StoreReader(repository)) == 2
         # With a durable Kafka nothing is forgotten: consumers resume from their committed offsets.
-        assert _reconcile(Stack(home, "kafka:9092", database_url), repository) == 0
+        assert _requeue_lost(Stack(home, "kafka:9092", database_url), StoreReader(repository)) == 0
     ledger = Ledger(home / "ingest-ledger.sqlite3")
     assert ledger.is_done("inbox/stored.txt", "1")
     assert not ledger.is_done("inbox/lost.txt", "1")

@@ -29,6 +29,7 @@ from services.localstack import EmbeddedBroker
 from services.runtime.health import Health
 from services.runtime.kafka import ensure_topics
 from services.runtime.lifecycle import run_consuming_stage
+from services.store.read import StoreReader
 from services.store.repository import Repository
 from services.store.service import StoreHandler
 from services.store.settings import StoreSettings
@@ -173,7 +174,7 @@ def test_articles_are_stored_once_even_when_redelivered(
     assert scalar(database_url, "SELECT count(*) FROM articles") == 5
     assert scalar(database_url, "SELECT count(*) FROM entities") == 5
     assert scalar(database_url, "SELECT count(*) FROM quotes") == 5
-    exported = list(store.repository.iter_articles())
+    exported = list(StoreReader(store.repository).iter_articles())
     assert [a.article_id for a in exported] == [f"a{i}" for i in range(5)]
     assert exported[0] == events[0]
 
