@@ -205,7 +205,13 @@ class BrokerOffsets:
     def __init__(self, settings: ServiceSettings) -> None:
         try:
             self._admin = KafkaAdminClient(client_id="newsflow-lag-exporter", **_connection_config(settings))
-            self._consumer = KafkaConsumer(client_id="newsflow-lag-exporter", **_connection_config(settings))
+            self._consumer = KafkaConsumer(
+                client_id="newsflow-lag-exporter",
+                enable_auto_commit=False,
+                fetch_max_wait_ms=100,
+                max_partition_fetch_bytes=1024,
+                **_connection_config(settings),
+            )
         except NoBrokersAvailable as exc:
             raise TransientError(f"no Kafka broker at {settings.kafka_bootstrap_servers}") from exc
 
@@ -213,15 +219,42 @@ class BrokerOffsets:
         return [TopicPartition(topic, p) for p in sorted(self._consumer.partitions_for_topic(topic) or ())]
 
     def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-        return self._offsets(partitions, self._consumer.end_offsets)
+        """Each partition's end. The list-offsets answer is checked against the high watermark of a
+        fetch from there: Tansu's in-memory engine answers the base offset of the last record batch + 1,
+        short of the end when a batch holds several records (Apache Kafka's two answers agree)."""
+        listed = self._offsets(partitions, self._consumer.end_offsets)
+        if not listed:
+            return listed
+        kafka_partitions = [KafkaTopicPartition(tp.topic, tp.partition) for tp in partitions]
+        self._consumer.assign(kafka_partitions)
+        for ktp in kafka_partitions:
+            self._consumer.seek(ktp, listed.get(TopicPartition(ktp.topic, ktp.partition), 0))
+        try:
+            for _ in range(3):  # fetch answers may come per broker: until every partition has one
+                self._consumer.poll(timeout_ms=1000)
+                if all(self._consumer.highwater(ktp) is not None for ktp in kafka_partitions):
+                    break
+        except KafkaError as exc:
+            raise TransientError(f"fetching high watermarks failed: {exc!r}") from exc
+        ends: dict[TopicPartition, int] = {}
+        for ktp in kafka_partitions:
+            tp = TopicPartition(ktp.topic, ktp.partition)
+            highwater = self._consumer.highwater(ktp)
+            ends[tp] = max(listed.get(tp, 0), highwater if highwater is not None else 0)
+        return ends
 
     def beginning_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         return self._offsets(partitions, self._consumer.beginning_offsets)
 
-    def committed(self, group_id: str) -> dict[TopicPartition, int]:
-        """The group's committed offsets (partitions it never committed are absent)."""
+    def committed(self, group_id: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The group's committed offsets on these partitions (those it never committed are absent)."""
+        if not partitions:
+            return {}
         try:
-            offsets = self._admin.list_consumer_group_offsets(group_id)
+            # Named partitions: Tansu cannot answer an OffsetFetch for "all topics" (topics=NULL).
+            offsets = self._admin.list_consumer_group_offsets(
+                group_id, partitions=[KafkaTopicPartition(tp.topic, tp.partition) for tp in partitions]
+            )
         except KafkaError as exc:
             raise TransientError(f"reading offsets of group {group_id} failed: {exc!r}") from exc
         return {

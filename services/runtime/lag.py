@@ -66,7 +66,7 @@ class LagExporter:
             partitions = [tp for topic in group.topics for tp in self._offsets.partitions(topic)]
             lags = group_lag(
                 partitions,
-                self._offsets.committed(group.group_id),
+                self._offsets.committed(group.group_id, partitions),
                 self._offsets.beginning_offsets(partitions),
                 self._offsets.end_offsets(partitions),
             )
