@@ -37,8 +37,9 @@ def _metric_names() -> set[str]:
 def _exprs() -> list[str]:
     rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
     exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
-    dashboard = json.loads((DEPLOY / "grafana" / "newsflow-dashboard.json").read_text())
-    exprs += [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    for path in sorted((DEPLOY / "grafana").glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        exprs += [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
     return exprs
 
 
