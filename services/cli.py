@@ -338,6 +338,14 @@ class _Restarts:
     next_start: float = 0.0
 
 
+def restart_delay(quick_failures: int) -> float | None:
+    """Seconds before restarting a child that failed this many times in a row right after starting
+    (5, 10, 20, 40...; at most 60), or None: give up, it will not get better by itself."""
+    if quick_failures >= _MAX_QUICK_FAILURES:
+        return None
+    return min(60.0, 5.0 * 2.0 ** max(0, quick_failures - 1))
+
+
 def _supervise(stack: Stack, inbox: Path) -> None:
     """Print progress; restart a child that exits, backing off and saying why; give up on one that keeps
     failing right after its start (a wrong setting, a dependency that is down) instead of looping."""
@@ -360,13 +368,13 @@ def _supervise(stack: Stack, inbox: Path) -> None:
                 code = process.stop()
                 reason = last_error(process.log_path) or "no error logged"
                 unreachable = code == ExitCode.UNREACHABLE
-                if state.quick_failures >= _MAX_QUICK_FAILURES:
+                delay = restart_delay(state.quick_failures)
+                if delay is None:
                     raise UserError(
                         f"{name} failed {state.quick_failures} times in a row right after starting "
                         f"(last: exit {code}, {reason}); giving up. Log: {process.log_path}",
                         ExitCode.UNREACHABLE if unreachable else ExitCode.FAILED,
                     )
-                delay = min(60.0, 5.0 * 2 ** max(0, state.quick_failures - 1))
                 cause = "cannot reach a dependency" if unreachable else f"exited with {code}"
                 out.print(f"{name} {cause} ({reason}); restarting in {delay:.0f}s")
                 state.next_start = now + delay
@@ -518,7 +526,7 @@ def status() -> None:
             table.add_row(name, str(port), "no", "", "", "", "", "")
             continue
         if name == LAG_EXPORTER:
-            table.add_row(name, str(port), "yes", "", "", "", "", f"{sum(lag.values()):.0f} (all groups)")
+            table.add_row(name, str(port), "yes", "", "", "", "", f"{sum(lag.values()):.0f} total")
             continue
 
         stage = name.split("-")[0]
@@ -533,7 +541,8 @@ def status() -> None:
             f"{time.time() - last:.0f}s ago" if last else "",
             f"{lag[stage]:.0f}" if stage in lag else "",
         )
-    out.print(table)
+    # Piped or logged: wide enough that no cell wraps (rich assumes 80 columns off a terminal).
+    (out if out.is_terminal else Console(highlight=False, width=200)).print(table)
     if down:
         raise typer.Exit(ExitCode.FAILED)
 

@@ -68,6 +68,19 @@ def test_dev_processes_dropped_files_and_ctrl_c_stops_everything(tmp_path: Path)
         while time.monotonic() < deadline and len(_export(tmp_path)) < 2:
             time.sleep(1)
         assert sorted(Path(a.source.uri).name for a in _export(tmp_path)) == ["port.txt", "prize.txt"]
+        # One view of the running stack, from the metrics every child serves on its own port.
+        status = subprocess.run(
+            [sys.executable, "-m", "services.cli", "status"],
+            cwd=tmp_path,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert status.returncode == 0, status.stdout + status.stderr
+        rows = {line.split()[1]: line for line in status.stdout.splitlines() if line.startswith("│")}
+        assert {"ingest", "enrich", "store", "lag-exporter"} <= set(rows), status.stdout
+        assert all("│ yes " in rows[name] for name in ("ingest", "enrich", "store", "lag-exporter")), status.stdout
         dev.send_signal(signal.SIGINT)
         output, _ = dev.communicate(timeout=120)
     finally:
@@ -75,6 +88,7 @@ def test_dev_processes_dropped_files_and_ctrl_c_stops_everything(tmp_path: Path)
             dev.kill()
     assert dev.returncode == 0, output
     assert "stopping: ingest first" in output
+    assert "metrics: ingest :" in output and "lag-exporter :" in output
     assert "not everything was stored" not in output
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE], "orphaned processes"
 
@@ -113,3 +127,32 @@ def psycopg_connection(url: str):  # type: ignore[no-untyped-def]
     import psycopg
 
     return psycopg.connect(url, autocommit=True)
+
+
+@pytest.mark.e2e
+def test_dev_says_why_a_child_exited_and_waits_before_restarting_it(tmp_path: Path) -> None:
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "dev", "--inbox", "inbox", "--metrics-base-port", "0"],
+        cwd=tmp_path,
+        env={**_env(), "SPACY_MODEL": "no_such_spacy_model"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert dev.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = dev.stdout.readline()
+            lines.append(line)
+            if "restarting in" in line:
+                break
+        restart = lines[-1]
+        assert restart.startswith("enrich exited with 1 ("), lines
+        assert "no_such_spacy_model" in restart and restart.rstrip().endswith("restarting in 5s"), restart
+        dev.send_signal(signal.SIGINT)
+        dev.communicate(timeout=120)
+    finally:
+        if dev.poll() is None:
+            dev.kill()

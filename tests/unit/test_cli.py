@@ -96,3 +96,9 @@ def test_the_ledger_path_follows_ingest_ledger_path(monkeypatch: pytest.MonkeyPa
     assert cli._ledger_path(tmp_path) == tmp_path / "ingest-ledger.sqlite3"
     monkeypatch.setenv("INGEST_LEDGER_PATH", str(tmp_path / "elsewhere.sqlite3"))
     assert cli._ledger_path(tmp_path) == tmp_path / "elsewhere.sqlite3"
+
+
+def test_dev_backs_off_between_restarts_and_gives_up_on_a_child_that_keeps_failing() -> None:
+    delays = [cli.restart_delay(n) for n in range(0, 7)]
+    assert delays[:5] == [5.0, 5.0, 10.0, 20.0, 40.0]
+    assert delays[5:] == [None, None]  # it says why and stops instead of reloading spaCy forever
