@@ -213,6 +213,14 @@ def test_prometheus_scrapes_every_stage_and_every_panel_and_alert_query_has_data
         assert by_outcome["dead_letter"] == 3 and by_outcome["ok"] == len(seeds), by_outcome
         latency = prometheus.query('sum(newsflow_end_to_end_seconds_count{stage="store"})')
         assert float(latency[0]["value"][1]) >= len(seeds)
+
+        # Each refusal is one JSON log line naming the file; every line of every service log is JSON.
+        logs = {path.stem: path.read_text().splitlines() for path in (home / ".newsflow" / "logs").glob("*.log")}
+        refusals = [json.loads(line) for line in logs["ingest"] if '"dead-lettered"' in line]
+        assert sorted(Path(r["source_uri"]).name for r in refusals) == ["empty.txt", "image.png", "malformed.json"]
+        for name in ("ingest", "enrich", "store", "lag-exporter"):
+            for line in logs[name]:
+                assert json.loads(line)["time"].endswith("Z"), (name, line)
     finally:
         prometheus.stop()
 
