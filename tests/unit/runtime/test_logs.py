@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,12 +17,26 @@ from services.runtime import deadletters
 from services.runtime.logs import configure_logging, log_dead_letter, rfc3339
 
 
+@pytest.fixture
+def configured_logging() -> Iterator[None]:
+    """configure_logging replaces the root handlers and sys.excepthook: put pytest's back afterwards."""
+    root = logging.getLogger()
+    handlers, level, hook = root.handlers[:], root.level, sys.excepthook
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        sys.excepthook = hook
+
+
 def test_timestamps_are_rfc3339_utc() -> None:
     assert rfc3339(0.0555) == "1970-01-01T00:00:00.055Z"
     parsed = dt.datetime.fromisoformat(rfc3339(1_780_000_000.25))
     assert parsed.tzinfo is not None and parsed.utcoffset() == dt.timedelta(0)
 
 
+@pytest.mark.usefixtures("configured_logging")
 def test_a_dead_letter_is_one_json_line_with_stage_reason_and_source(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("ingest", "INFO", "json")
     source = SourceRef(uri="file:///inbox/image.png", version="1", format="unknown", size=3, sha256="ab")
