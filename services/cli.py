@@ -311,7 +311,9 @@ def dev(
 ) -> None:
     """Run the whole pipeline on embedded defaults, watching a folder, until Ctrl-C."""
     folder = _inbox(inbox, create_default=inbox == Path("inbox"))
-    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop drains like Ctrl-C
+    # A service manager's stop, or the terminal closing, drains like Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     with _stack(metrics_base_port) as stack:
         with _reader(stack.database_url) as reader:
             requeued = _requeue_lost(stack, reader)
@@ -405,6 +407,9 @@ def run(
             "newsflow run always stops when idle; for a long-running pipeline use `newsflow dev`", ExitCode.USAGE
         )
     folder = _inbox(inbox, create_default=False)
+    # Stopped from outside: stop the children and the embedded Postgres instead of leaving them running.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     started = time.monotonic()
     with _stack(metrics_base_port) as stack:
         with _reader(stack.database_url):
