@@ -102,3 +102,12 @@ def test_dev_backs_off_between_restarts_and_gives_up_on_a_child_that_keeps_faili
     delays = [cli.restart_delay(n) for n in range(0, 7)]
     assert delays[:5] == [5.0, 5.0, 10.0, 20.0, 40.0]
     assert delays[5:] == [None, None]  # it says why and stops instead of reloading spaCy forever
+
+
+def test_the_readme_states_the_store_database_default_the_store_uses() -> None:
+    from services.store.settings import StoreSettings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `DATABASE_URL` |"))
+    default = StoreSettings.model_fields["database_url"].default.get_secret_value()
+    assert f"`newsflow store`: `{default}`" in row, row
