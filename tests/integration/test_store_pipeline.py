@@ -295,3 +295,33 @@ def test_a_row_postgres_refuses_is_dead_lettered_and_the_rest_of_its_batch_is_st
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT stage, reason FROM dead_letters WHERE article_id = 'nul'").fetchone()
     assert row == ("store", "invalid_event")
+
+
+def _latency_sum() -> float:
+    return REGISTRY.get_sample_value("newsflow_end_to_end_seconds_sum", {"stage": "store"}) or 0.0
+
+
+def _latency_count() -> float:
+    return REGISTRY.get_sample_value("newsflow_end_to_end_seconds_count", {"stage": "store"}) or 0.0
+
+
+def test_end_to_end_latency_runs_from_the_seen_at_header_to_the_committed_row(
+    store: RunningStore, broker: EmbeddedBroker, database_url: str
+) -> None:
+    count, total = _latency_count(), _latency_sum()
+    seen_an_hour_ago = str(int((time.time() - 3600) * 1000)).encode("ascii")
+    # ingested_at is 2026-01-01 in these events: the header, when present, is what counts.
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all")
+    event = enriched("timed")
+    producer.send(
+        Topics.ENRICHED,
+        key=b"timed",
+        value=event.model_dump_json().encode(),
+        headers=[("newsflow-seen-at", seen_an_hour_ago)],
+    )
+    producer.flush()
+    producer.close()
+    wait_for(lambda: _latency_count() == count + 1)
+    assert scalar(database_url, "SELECT count(*) FROM articles WHERE article_id = 'timed'") == 1
+    observed = _latency_sum() - total
+    assert 3600 <= observed < 3600 + 120, observed
