@@ -152,14 +152,19 @@ def dev(tmp_path: Path) -> Iterator[tuple[Path, dict[str, int]]]:
             process.kill()
 
 
-@pytest.mark.timeout(900)
-def test_prometheus_scrapes_every_stage_and_every_panel_and_alert_query_has_data(
-    dev: tuple[Path, dict[str, int]], tmp_path: Path
-) -> None:
+@pytest.fixture
+def prometheus_installed() -> None:
+    """Before dev starts: skip without Prometheus, except in CI, where .ci/run installs it."""
     if prometheus_bin is None:
         if os.environ.get("CI") == "true":
             pytest.fail("prometheus is required in CI (.ci/run installs the Debian package)")
         pytest.skip("prometheus not installed (Debian package `prometheus`)")
+
+
+@pytest.mark.timeout(900)
+def test_prometheus_scrapes_every_stage_and_every_panel_and_alert_query_has_data(
+    prometheus_installed: None, dev: tuple[Path, dict[str, int]], tmp_path: Path
+) -> None:
     home, ports = dev
     # Each child serves its own stage's collectors on its own port.
     for name in ("ingest", "enrich", "store"):
