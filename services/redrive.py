@@ -33,7 +33,8 @@ from services.runtime.deadletters import MAX_EMBEDDED_VALUE_CHARS
 from services.runtime.errors import InvalidInput
 from services.runtime.kafka import EventProducer, ensure_topics
 from services.runtime.messages import OutgoingEvent, Trace, trace_id_for
-from services.store.repository import RedriveMark, Repository, StoredDeadLetter
+from services.store.read import StoredDeadLetter, StoreReader
+from services.store.repository import RedriveMark, Repository
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def redrive(
     read_copy: Callable[[str], bytes | None] = read_quarantine_copy,
 ) -> RedriveReport:
     """Plan, then (unless ``dry_run``) publish, flush and mark: the ``newsflow redrive`` command."""
-    letters = repository.open_dead_letters(
+    letters = StoreReader(repository).open_dead_letters(
         None if choose.stage is None else choose.stage.value, choose.reason, choose.since
     )
     options = ExtractionOptions(

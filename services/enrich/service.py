@@ -16,6 +16,9 @@ class EnrichHandler:
     def __init__(self, enricher: Enricher, max_message_bytes: int) -> None:
         self._enricher = enricher
         self._max_message_bytes = max_message_bytes
+        self._top_level_topics = frozenset(
+            code for code, topic in enricher.taxonomy.topics.items() if topic.parent is None
+        )
 
     def handle(self, batch: Sequence[Envelope]) -> HandlerResult:
         pairs = [(e, e.event) for e in batch if isinstance(e.event, CleanedArticle)]
@@ -36,8 +39,18 @@ class EnrichHandler:
             metrics.ENRICH_ANNOTATIONS.labels("entity").inc(len(article.entities))
             metrics.ENRICH_ANNOTATIONS.labels("quote").inc(len(article.quotes))
             metrics.ENRICH_ANNOTATIONS.labels("topic").inc(len(article.topics))
+            self._observe_quality(article)
             result.outputs.append(OutgoingEvent(Topics.ENRICHED, article.article_id, article))
         return result
+
+    def _observe_quality(self, article: EnrichedArticle) -> None:
+        """Drift signals: a model that stops finding quotes, speakers or topics shows here first."""
+        metrics.ENRICH_QUOTES_PER_ARTICLE.observe(len(article.quotes))
+        attributed = sum(1 for quote in article.quotes if quote.speaker)
+        metrics.ENRICH_QUOTES.labels("true").inc(attributed)
+        metrics.ENRICH_QUOTES.labels("false").inc(len(article.quotes) - attributed)
+        if not any(topic.code in self._top_level_topics for topic in article.topics):
+            metrics.ENRICH_WITHOUT_TOPIC.inc()
 
     def _fits(self, article: EnrichedArticle) -> bool:
         return len(encode(article)) <= self._max_message_bytes

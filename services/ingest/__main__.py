@@ -20,7 +20,7 @@ from services.ingest.settings import IngestSettings
 from services.ingest.sources import BucketSource
 from services.ingest.sources.local import LocalFolderSource
 from services.runtime.kafka import EventProducer, ensure_topics
-from services.runtime.lifecycle import start_process
+from services.runtime.lifecycle import exit_when_unreachable, start_process
 
 _S3_CHECKPOINT = "s3-listing"
 
@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = IngestSettings()
     stop, health = start_process(Stage.INGEST, settings)
-    ensure_topics(settings, [topic.value for topic in Topics])
+    with exit_when_unreachable():
+        ensure_topics(settings, [topic.value for topic in Topics])
     ledger = Ledger(settings.ledger_path)
     source = build_source(settings, ledger, watch=not args.until_idle)
     producer = EventProducer(settings, client_id="newsflow-ingest")
@@ -86,6 +87,10 @@ def main(argv: list[str] | None = None) -> None:
                     "article_ids": report.article_ids,
                     "dead_letter_ids": report.dead_letter_ids,
                     "dead_letter_reasons": report.dead_letter_reasons,
+                    "outcomes": report.outcomes,
+                    "exact_duplicates": report.exact_duplicates,
+                    "near_duplicates": report.near_duplicates,
+                    "already_handled": report.already_handled,
                 }
             )
         )

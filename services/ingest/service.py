@@ -32,6 +32,7 @@ from services.runtime import deadletters, metrics
 from services.runtime.errors import InvalidInput, TransientError
 from services.runtime.health import Health
 from services.runtime.kafka import EventProducer
+from services.runtime.logs import log_dead_letter
 from services.runtime.messages import OutgoingEvent, Trace, now_ms, trace_id_for
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,14 @@ class RunReport:
     dead_letter_ids: list[str] = field(default_factory=list)
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     objects: int = 0
+    # Object versions by outcome: ok (at least one article), dead_letter (refused whole), duplicate.
+    outcomes: dict[str, int] = field(default_factory=dict)
+    # New versions of an object whose bytes were already handled at that place (a touch, a copy over itself).
+    exact_duplicates: int = 0
+    # Cleaned articles published as near duplicates of an earlier article (stored, with duplicate_of).
+    near_duplicates: int = 0
+    # Object versions present at the first scan that an earlier run had already handled.
+    already_handled: int = 0
 
 
 @dataclass
@@ -77,6 +86,7 @@ class IngestService:
         self._publish_batch = publish_batch
         self._health = health
         self.report = RunReport()
+        self._scans = 0
         for article_id, signature in ledger.signatures():
             near_duplicates.add(article_id, signature)
 
@@ -104,13 +114,20 @@ class IngestService:
         pending: list[ObjectVersion] = []
         found = 0
         seen: set[tuple[str, str]] = set()
+        first_scan = self._scans == 0
+        self._scans += 1
         for obj in self._source.list_versions():
             # A notification and the listing may both name the same version in one scan.
-            if (obj.uri, obj.version) in seen or self._ledger.is_done(obj.uri, obj.version):
+            if (obj.uri, obj.version) in seen:
                 continue
             seen.add((obj.uri, obj.version))
+            if self._ledger.is_done(obj.uri, obj.version):
+                if first_scan:
+                    self.report.already_handled += 1
+                continue
             pending.append(obj)
             found += 1
+            metrics.INGEST_BACKLOG.set(len(pending))
             if len(pending) >= self._publish_batch:
                 self._handle_batch(pending)
                 pending = []
@@ -118,10 +135,18 @@ class IngestService:
                     return found
         if pending:
             self._handle_batch(pending)
+        metrics.INGEST_BACKLOG.set(0)
         return found
 
     def _handle_batch(self, batch: list[ObjectVersion]) -> None:
         started = time.monotonic()
+        metrics.IN_FLIGHT.labels(Stage.INGEST).set(len(batch))
+        try:
+            self._publish_and_record(batch, started)
+        finally:
+            metrics.IN_FLIGHT.labels(Stage.INGEST).set(0)
+
+    def _publish_and_record(self, batch: list[ObjectVersion], started: float) -> None:
         handled = [self._handle(obj) for obj in batch]
         for item in handled:
             for outgoing in item.events:
@@ -136,21 +161,36 @@ class IngestService:
                 item.obj.uri, item.obj.version, item.sha256, item.outcome.value, article_ids, dead_letter_ids
             )
             metrics.INGEST_OBJECTS.labels(self._source.kind, item.outcome).inc()
+            metrics.MESSAGES_PROCESSED.labels(Stage.INGEST, item.outcome).inc()
             self._record(item)
         metrics.BATCH_SIZE.labels(Stage.INGEST).observe(len(batch))
         metrics.BATCH_SECONDS.labels(Stage.INGEST).observe(time.monotonic() - started)
         metrics.LAST_BATCH_TIMESTAMP.labels(Stage.INGEST).set_to_current_time()
 
     def _record(self, item: _Handled) -> None:
+        """Count what is now durable: in the run report, the metrics and the log."""
         self.report.objects += 1
+        self.report.outcomes[item.outcome.value] = self.report.outcomes.get(item.outcome.value, 0) + 1
+        if item.outcome is metrics.Outcome.DUPLICATE:
+            self.report.exact_duplicates += 1
         for outgoing in item.events:
             if isinstance(outgoing.event, CleanedArticle):
                 self.report.article_ids.append(outgoing.event.article_id)
+                self._observe_quality(outgoing.event)
             elif isinstance(outgoing.event, DeadLetter):
+                log_dead_letter(outgoing.event)
                 self.report.dead_letter_ids.append(outgoing.event.dead_letter_id)
                 reason = outgoing.event.reason.value
                 self.report.dead_letter_reasons[reason] = self.report.dead_letter_reasons.get(reason, 0) + 1
                 metrics.DEAD_LETTERS.labels(Stage.INGEST, reason).inc()
+
+    def _observe_quality(self, article: CleanedArticle) -> None:
+        if article.duplicate_of is not None:
+            self.report.near_duplicates += 1
+        metrics.INGEST_ARTICLE_WORDS.observe(article.word_count)
+        if article.published_at is None:
+            metrics.INGEST_MISSING_DATE.inc()
+        metrics.INGEST_LANGUAGE.labels(article.language or "unknown").inc()
 
     def _handle(self, obj: ObjectVersion) -> _Handled:
         # One trace per object version, deterministic so a re-read after a crash traces the same; seen-at

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 from services.contracts import DeadLetterReason
 
 
@@ -20,3 +22,12 @@ class InvalidInput(Exception):
 
 class TransientError(Exception):
     """A fault expected to clear by itself (broker or database briefly unreachable)."""
+
+
+class ExitCode(IntEnum):
+    """Exit codes of ``newsflow`` and of every service process (documented in the README)."""
+
+    OK = 0
+    FAILED = 1  # the work did not finish: a stage crashed, a timeout, files left unstored
+    USAGE = 2  # a wrong option or argument, a missing folder
+    UNREACHABLE = 3  # the broker, the database or the bucket cannot be reached (or refuses the credentials)

@@ -7,7 +7,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 
 class Health:
@@ -33,13 +33,15 @@ class Health:
         return self._ready and self.alive
 
 
-def serve_health(health: Health, host: str, port: int) -> ThreadingHTTPServer:
-    """Start the endpoint on a daemon thread and return the server (``server_address`` has the port)."""
+def serve_health(health: Health, host: str, port: int, registry: CollectorRegistry) -> ThreadingHTTPServer:
+    """Start the endpoint on a daemon thread and return the server (``server_address`` has the port).
+
+    ``registry`` holds only this process's collectors (``metrics.registry_for``), not every stage's."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/metrics":
-                self._reply(200, generate_latest(), CONTENT_TYPE_LATEST)
+                self._reply(200, generate_latest(registry), CONTENT_TYPE_LATEST)
             elif self.path == "/healthz":
                 self._reply(200 if health.alive else 503, b"ok\n" if health.alive else b"stalled\n")
             elif self.path == "/readyz":

@@ -228,19 +228,94 @@ class EventConsumer:
             if ktp in assigned:
                 self._consumer.seek(ktp, offset)
 
-    def lag(self) -> dict[TopicPartition, int]:
-        assigned = list(self._consumer.assignment())
-        if not assigned:
-            return {}
-        ends = self._consumer.end_offsets(assigned)
-        lags: dict[TopicPartition, int] = {}
-        for ktp in assigned:
-            position = self._consumer.position(ktp)
-            lags[TopicPartition(self._logical(ktp.topic), ktp.partition)] = max(0, ends.get(ktp, position) - position)
-        return lags
-
     def assignment(self) -> set[TopicPartition]:
         return {TopicPartition(self._logical(tp.topic), tp.partition) for tp in self._consumer.assignment()}
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
+
+
+class BrokerOffsets:
+    """Reads consumer groups' committed offsets and partitions' end offsets from the broker, for the lag
+    exporter: lag seen from outside the consumers stays visible while a consumer is down."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        try:
+            self._admin = KafkaAdminClient(client_id="newsflow-lag-exporter", **_connection_config(settings))
+            self._consumer = KafkaConsumer(
+                client_id="newsflow-lag-exporter",
+                enable_auto_commit=False,
+                fetch_max_wait_ms=100,
+                max_partition_fetch_bytes=1024,
+                **_connection_config(settings),
+            )
+        except NoBrokersAvailable as exc:
+            raise TransientError(f"no Kafka broker at {settings.kafka_bootstrap_servers}") from exc
+        # Callers name contract topics; the broker knows them with KAFKA_TOPIC_PREFIX in front.
+        self._prefix = settings.kafka_topic_prefix
+
+    def _physical(self, tp: TopicPartition) -> KafkaTopicPartition:
+        return KafkaTopicPartition(self._prefix + tp.topic, tp.partition)
+
+    def _logical(self, ktp: Any) -> TopicPartition:
+        return TopicPartition(ktp.topic.removeprefix(self._prefix), ktp.partition)
+
+    def partitions(self, topic: str) -> list[TopicPartition]:
+        found = self._consumer.partitions_for_topic(self._prefix + topic) or ()
+        return [TopicPartition(topic, p) for p in sorted(found)]
+
+    def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Each partition's end. The list-offsets answer is checked against the high watermark of a
+        fetch from there: Tansu's in-memory engine answers the base offset of the last record batch + 1,
+        short of the end when a batch holds several records (Apache Kafka's two answers agree)."""
+        listed = self._offsets(partitions, self._consumer.end_offsets)
+        if not listed:
+            return listed
+        kafka_partitions = [self._physical(tp) for tp in partitions]
+        self._consumer.assign(kafka_partitions)
+        for ktp in kafka_partitions:
+            self._consumer.seek(ktp, listed.get(self._logical(ktp), 0))
+        try:
+            for _ in range(3):  # fetch answers may come per broker: until every partition has one
+                self._consumer.poll(timeout_ms=1000)
+                if all(self._consumer.highwater(ktp) is not None for ktp in kafka_partitions):
+                    break
+        except KafkaError as exc:
+            raise TransientError(f"fetching high watermarks failed: {exc!r}") from exc
+        ends: dict[TopicPartition, int] = {}
+        for ktp in kafka_partitions:
+            tp = self._logical(ktp)
+            highwater = self._consumer.highwater(ktp)
+            ends[tp] = max(listed.get(tp, 0), highwater if highwater is not None else 0)
+        return ends
+
+    def beginning_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return self._offsets(partitions, self._consumer.beginning_offsets)
+
+    def committed(self, group_id: str, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The group's committed offsets on these partitions (those it never committed are absent)."""
+        if not partitions:
+            return {}
+        try:
+            # Named partitions: Tansu cannot answer an OffsetFetch for "all topics" (topics=NULL).
+            offsets = self._admin.list_consumer_group_offsets(
+                group_id, partitions=[self._physical(tp) for tp in partitions]
+            )
+        except KafkaError as exc:
+            raise TransientError(f"reading offsets of group {group_id} failed: {exc!r}") from exc
+        return {self._logical(tp): int(meta.offset) for tp, meta in offsets.items() if meta.offset >= 0}
+
+    def _offsets(
+        self, partitions: list[TopicPartition], read: Callable[[list[KafkaTopicPartition]], dict[Any, int]]
+    ) -> dict[TopicPartition, int]:
+        if not partitions:
+            return {}
+        try:
+            offsets = read([self._physical(tp) for tp in partitions])
+        except KafkaError as exc:
+            raise TransientError(f"reading partition offsets failed: {exc!r}") from exc
+        return {self._logical(tp): int(offset) for tp, offset in offsets.items()}
+
+    def close(self) -> None:
+        self._consumer.close()
+        self._admin.close()

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pydantic import BaseModel
 
 from services.contracts import Stage, Topics
 from services.runtime import metrics
+from services.runtime.errors import ExitCode, TransientError
 from services.runtime.health import Health, serve_health
 from services.runtime.kafka import EventConsumer, EventProducer, ensure_topics
 from services.runtime.logs import configure_logging
@@ -38,9 +42,20 @@ def start_process(stage: Stage, settings: ServiceSettings) -> tuple[threading.Ev
     # A batch of enrichment can take a while; liveness allows for the slowest expected batch.
     health = Health(stall_after_s=max(120.0, settings.kafka_max_poll_interval_ms / 1000))
     if settings.metrics_port:
-        server = serve_health(health, settings.metrics_host, settings.metrics_port)
+        server = serve_health(health, settings.metrics_host, settings.metrics_port, metrics.registry_for(stage))
         log.info("serving metrics", extra={"address": f"{settings.metrics_host}:{server.server_address[1]}"})
     return stop, health
+
+
+@contextmanager
+def exit_when_unreachable() -> Iterator[None]:
+    """A dependency that cannot be reached at start-up ends the process with one JSON error line and
+    exit code 3, so a supervisor can tell "broker down" from a crash and say so."""
+    try:
+        yield
+    except TransientError as exc:
+        log.error("cannot start: a dependency is unreachable", extra={"error": str(exc)})
+        sys.exit(ExitCode.UNREACHABLE)
 
 
 def run_consuming_stage(
@@ -53,7 +68,8 @@ def run_consuming_stage(
     stop: threading.Event,
     health: Health,
 ) -> None:
-    ensure_topics(settings, [topic.value for topic in Topics])
+    with exit_when_unreachable():
+        ensure_topics(settings, [topic.value for topic in Topics])
     producer = EventProducer(settings, client_id=f"newsflow-{stage.value}")
     runner: Runner | None = None
 

@@ -28,11 +28,12 @@ from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from services.contracts import DeadLetter, DeadLetterReason, Stage, Topics
+from services.contracts import CleanedArticle, DeadLetter, DeadLetterReason, EnrichedArticle, Stage, Topics
 from services.runtime import deadletters, metrics
 from services.runtime.errors import TransientError
 from services.runtime.health import Health
 from services.runtime.kafka import EventConsumer, EventProducer
+from services.runtime.logs import log_dead_letter
 from services.runtime.messages import (
     ConsumedMessage,
     OutgoingEvent,
@@ -96,7 +97,6 @@ class Runner:
         self._stop = stop
         self._revoked: set[TopicPartition] = set()
         self._consecutive_dead_letters = 0
-        self._last_lag_update = 0.0
 
     def on_revoked(self, partitions: set[TopicPartition]) -> None:
         log.info("partitions revoked", extra={"partitions": sorted(f"{p.topic}-{p.partition}" for p in partitions)})
@@ -112,13 +112,19 @@ class Runner:
                 self._revoked.clear()
                 if messages:
                     self._process_with_retry(messages)
-                self._update_lag()
         finally:
             log.info("shutting down")
             self._consumer.close()
             self._producer.close()
 
     def _process_with_retry(self, messages: list[ConsumedMessage]) -> None:
+        metrics.IN_FLIGHT.labels(self._stage).set(len(messages))
+        try:
+            self._retry(messages)
+        finally:
+            metrics.IN_FLIGHT.labels(self._stage).set(0)
+
+    def _retry(self, messages: list[ConsumedMessage]) -> None:
         backoff = self._settings.retry_initial_backoff_s
         while True:
             try:
@@ -180,8 +186,16 @@ class Runner:
         # Everything the batch produced is durable: now, and only now, move the offsets.
         self._consumer.commit(committable_offsets(messages))
 
+        durable_at = time.time()
         for dead_letter in dead:
             metrics.DEAD_LETTERS.labels(self._stage, dead_letter.reason).inc()
+            log_dead_letter(dead_letter)
+        refused = {(d.original.topic, d.original.partition, d.original.offset) for d in dead if d.original is not None}
+        for envelope in envelopes:
+            position = (envelope.message.topic, envelope.message.partition, envelope.message.offset)
+            if isinstance(envelope.event, CleanedArticle | EnrichedArticle) and position not in refused:
+                seen_at = metrics.seen_at_seconds(envelope.message.headers, envelope.event.ingested_at.timestamp())
+                metrics.END_TO_END_SECONDS.labels(self._stage).observe(max(0.0, durable_at - seen_at))
         metrics.MESSAGES_PROCESSED.labels(self._stage, metrics.Outcome.DEAD_LETTER).inc(len(dead))
         metrics.MESSAGES_PROCESSED.labels(self._stage, metrics.Outcome.OK).inc(len(messages) - len(dead))
         metrics.BATCH_SIZE.labels(self._stage).observe(len(messages))
@@ -213,11 +227,3 @@ class Runner:
         if self._consecutive_dead_letters > self._settings.max_consecutive_dead_letters:
             # A whole topic of poison is a broken producer or deploy, not bad input: stop loudly.
             raise RuntimeError(f"{self._consecutive_dead_letters} dead letters in a row; refusing to dead-letter more")
-
-    def _update_lag(self) -> None:
-        now = time.monotonic()
-        if now - self._last_lag_update < 5.0:
-            return
-        self._last_lag_update = now
-        for tp, lag in self._consumer.lag().items():
-            metrics.CONSUMER_LAG.labels(self._stage, tp.topic, str(tp.partition)).set(lag)

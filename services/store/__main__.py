@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.contracts import TOPIC_MODELS, Stage, Topics
-from services.runtime.lifecycle import run_consuming_stage, start_process
+from services.runtime.lifecycle import exit_when_unreachable, run_consuming_stage, start_process
 from services.store.repository import Repository
 from services.store.service import StoreHandler
 from services.store.settings import StoreSettings
@@ -13,7 +13,8 @@ def main() -> None:
     settings = StoreSettings()
     stop, health = start_process(Stage.STORE, settings)
     with Repository(settings.database_url.get_secret_value()) as repository:
-        repository.migrate()
+        with exit_when_unreachable():
+            repository.migrate()
         run_consuming_stage(
             stage=Stage.STORE,
             settings=settings,

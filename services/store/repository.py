@@ -1,4 +1,4 @@
-"""The only module of newsflow that imports psycopg: migrations, batched idempotent upserts, reads.
+"""The only module of newsflow that imports psycopg: migrations, batched idempotent upserts, raw reads.
 
 Writes are idempotent: an article is keyed by ``article_id`` and an older enrichment never overwrites
 a newer one (``enriched_at`` decides), so a redelivered batch changes nothing.
@@ -6,7 +6,6 @@ a newer one (``enriched_at`` decides), so a redelivered batch changes nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,26 +32,6 @@ class Traces:
 
     articles: Mapping[str, Trace] = field(default_factory=dict)
     dead_letters: Mapping[str, Trace] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StoredDeadLetter:
-    """A dead letter as the store keeps it: the event, the trace it came with, its redrive state."""
-
-    dead_letter: DeadLetter
-    state: str
-    trace_id: str | None = None
-    seen_at_ms: int | None = None
-    redriven_at: dt.datetime | None = None
-    redriven_to: str | None = None
-
-
-@dataclass(frozen=True)
-class DeadLetterCount:
-    stage: str
-    reason: str
-    state: str
-    count: int
 
 
 @dataclass(frozen=True)
@@ -259,79 +238,25 @@ class Repository:
         )
         metrics.STORE_ROWS.labels("dead_letters").inc()
 
-    # -- reads -------------------------------------------------------------------------------------
+    # -- reads (the queries themselves live in services.store.read) ---------------------------------
 
-    def iter_articles(self, since: dt.datetime | None = None) -> Iterator[EnrichedArticle]:
-        """Every stored article as the enriched-article contract, in article_id order; with ``since``,
-        only those stored (or re-stored with a newer enrichment) at or after that time."""
-        conn = self._connection()
-        with conn.transaction(), conn.cursor(name="export_articles") as cur:
-            cur.itersize = 200
-            cur.execute(
-                "SELECT event FROM articles WHERE %(since)s::timestamptz IS NULL OR stored_at >= %(since)s"
-                " ORDER BY article_id",
-                {"since": since},
-            )
-            for (event,) in cur:
-                yield EnrichedArticle.model_validate(event)
-
-    def stored_article_ids(self, article_ids: Sequence[str]) -> set[str]:
-        """Which of these articles are stored."""
-        return self._present("SELECT article_id FROM articles WHERE article_id = ANY(%s)", article_ids)
-
-    def dead_lettered_article_ids(self, article_ids: Sequence[str]) -> set[str]:
-        """Which of these articles were refused by enrich or store."""
-        return self._present("SELECT article_id FROM dead_letters WHERE article_id = ANY(%s)", article_ids)
-
-    def dead_letter_ids(self, dead_letter_ids: Sequence[str]) -> set[str]:
-        """Which of these dead letters are stored."""
-        return self._present("SELECT dead_letter_id FROM dead_letters WHERE dead_letter_id = ANY(%s)", dead_letter_ids)
-
-    def _present(self, query: str, ids: Sequence[str]) -> set[str]:
+    def rows(self, query: str, params: Sequence[object] | dict[str, object] = ()) -> list[tuple[object, ...]]:
+        """All rows of one read-only query, in its own transaction."""
         conn = self._connection()
         with conn.transaction():
-            rows = conn.execute(query, (list(ids),)).fetchall()
-        return {str(row[0]) for row in rows}
+            return conn.execute(query, params).fetchall()
 
-    def recent_dead_letters(
-        self, stage: str | None, reason: str | None, limit: int, state: str | None = None
-    ) -> list[StoredDeadLetter]:
-        """The newest dead letters, optionally of one stage, reason and/or redrive state."""
-        return self._dead_letters(
-            "(%(stage)s::text IS NULL OR stage = %(stage)s) AND (%(reason)s::text IS NULL OR reason = %(reason)s)"
-            " AND (%(state)s::text IS NULL OR state = %(state)s) ORDER BY occurred_at DESC LIMIT %(limit)s",
-            {"stage": stage, "reason": reason, "state": state, "limit": limit},
-        )
-
-    def open_dead_letters(
-        self, stage: str | None, reason: str | None, since: dt.datetime | None
-    ) -> list[StoredDeadLetter]:
-        """Dead letters not redriven yet, oldest first, optionally of one stage / reason / since a time."""
-        return self._dead_letters(
-            "state = 'open' AND (%(stage)s::text IS NULL OR stage = %(stage)s)"
-            " AND (%(reason)s::text IS NULL OR reason = %(reason)s)"
-            " AND (%(since)s::timestamptz IS NULL OR occurred_at >= %(since)s) ORDER BY occurred_at, dead_letter_id",
-            {"stage": stage, "reason": reason, "since": since},
-        )
-
-    def _dead_letters(self, where: str, params: dict[str, object]) -> list[StoredDeadLetter]:
+    def stream(
+        self, query: str, params: Sequence[object] | dict[str, object] = (), itersize: int = 200
+    ) -> Iterator[tuple[object, ...]]:
+        """Rows of a large read-only query through a server-side cursor, ``itersize`` at a time."""
         conn = self._connection()
-        with conn.transaction():
-            rows = conn.execute(
-                "SELECT event, state, trace_id, seen_at_ms, redriven_at, redriven_to FROM dead_letters WHERE " + where,
-                params,
-            ).fetchall()
-        return [
-            StoredDeadLetter(
-                dead_letter=DeadLetter.model_validate(event),
-                state=str(state),
-                trace_id=None if trace_id is None else str(trace_id),
-                seen_at_ms=None if seen_at_ms is None else int(str(seen_at_ms)),
-                redriven_at=redriven_at if isinstance(redriven_at, dt.datetime) else None,
-                redriven_to=None if redriven_to is None else str(redriven_to),
-            )
-            for event, state, trace_id, seen_at_ms, redriven_at, redriven_to in rows
-        ]
+        with conn.transaction(), conn.cursor(name="newsflow_stream") as cur:
+            cur.itersize = itersize
+            cur.execute(query, params)
+            yield from cur
+
+    # -- redrive state (a write) ---------------------------------------------------------------------
 
     def mark_redriven(self, marks: Sequence[RedriveMark]) -> None:
         """Record that these dead letters were republished (after the broker acknowledged them)."""
@@ -344,23 +269,3 @@ class Repository:
                 " WHERE dead_letter_id = %s",
                 [(mark.redriven_to, mark.dead_letter_id) for mark in marks],
             )
-
-    def dead_letter_counts(self) -> list[DeadLetterCount]:
-        """Every stored dead letter counted by stage, reason and redrive state."""
-        conn = self._connection()
-        with conn.transaction():
-            rows = conn.execute(
-                "SELECT stage, reason, state, count(*) FROM dead_letters GROUP BY stage, reason, state"
-                " ORDER BY stage, reason, state"
-            ).fetchall()
-        return [DeadLetterCount(str(stage), str(reason), str(state), int(str(n))) for stage, reason, state, n in rows]
-
-    def counts(self) -> dict[str, int]:
-        """Stored articles and dead letters by reason, for progress displays and summaries."""
-        conn = self._connection()
-        with conn.transaction():
-            stored = conn.execute("SELECT count(*) FROM articles").fetchone()
-            by_reason = conn.execute("SELECT reason, count(*) FROM dead_letters GROUP BY reason").fetchall()
-        counts = {"stored": int(str(stored[0])) if stored else 0}
-        counts.update({f"dead_letter:{reason}": int(str(n)) for reason, n in by_reason})
-        return counts

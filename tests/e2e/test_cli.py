@@ -46,9 +46,13 @@ def test_run_until_idle_stores_every_file_or_dead_letters_it_and_export_reads_it
     (inbox / "empty.txt").write_bytes(b"")
     (inbox / "image.png").write_bytes((FIXTURES / "image.png").read_bytes())
 
-    result = newsflow(tmp_path, "run", "--inbox", "inbox", "--until-idle")
+    # `run` stops when idle without being told (--until-idle is the default).
+    result = newsflow(tmp_path, "run", "--inbox", "inbox")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "files: 5" in result.stdout
+    assert result.stdout.startswith("metrics: ingest :"), result.stdout
+    # Progress while it runs (plain lines when stdout is not a terminal), then a summary of every file.
+    assert "] files seen 5, published " in result.stdout, result.stdout
+    assert "files: 5 new (3 with articles, 2 refused whole, 0 rewritten with unchanged content)" in result.stdout
     assert "dead-lettered at ingest: 3 (binary 1, empty 1, malformed_json 1)" in result.stdout, result.stdout
 
     articles = export(tmp_path)
@@ -71,10 +75,28 @@ def test_run_until_idle_stores_every_file_or_dead_letters_it_and_export_reads_it
     assert "ingest   malformed_json           open      1" in refused.stdout
     assert "image.png" in refused.stdout and "kept at" in refused.stdout
 
-    # A second run over the same folder publishes nothing again and stores nothing twice.
+    # The README's example: the reader goes away after one line; no BrokenPipeError traceback.
+    piped = subprocess.run(
+        f"{sys.executable} -m services.cli export | head -1",
+        shell=True,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert EnrichedArticle.model_validate_json(piped.stdout)
+    assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr, piped.stderr
+
+    # A second run over the same folder publishes nothing again and stores nothing twice; a file
+    # touched (a new version, the same bytes) is accounted for as such.
+    touched = inbox / "trade_talks_comments.txt"
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 10**9))
     again = newsflow(tmp_path, "run", "--inbox", "inbox", "--until-idle")
     assert again.returncode == 0, again.stderr
-    assert "files: 0" in again.stdout
+    assert "files: 1 new (0 with articles, 0 refused whole, 1 rewritten with unchanged content); 4 already" in (
+        again.stdout
+    ), again.stdout
     assert len(export(tmp_path)) == len(articles)
 
 

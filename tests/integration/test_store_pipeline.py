@@ -34,6 +34,7 @@ from services.runtime.health import Health
 from services.runtime.kafka import ensure_topics
 from services.runtime.lifecycle import run_consuming_stage
 from services.runtime.messages import ConsumedMessage
+from services.store.read import StoreReader
 from services.store.repository import Repository
 from services.store.service import StoreHandler
 from services.store.settings import StoreSettings
@@ -178,7 +179,7 @@ def test_articles_are_stored_once_even_when_redelivered(
     assert scalar(database_url, "SELECT count(*) FROM articles") == 5
     assert scalar(database_url, "SELECT count(*) FROM entities") == 5
     assert scalar(database_url, "SELECT count(*) FROM quotes") == 5
-    exported = list(store.repository.iter_articles())
+    exported = list(StoreReader(store.repository).iter_articles())
     assert [a.article_id for a in exported] == [f"a{i}" for i in range(5)]
     assert exported[0] == events[0]
 
@@ -397,7 +398,7 @@ def test_a_redriven_dead_letter_ends_as_exactly_one_stored_article(
         wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 1)
         # A second run finds nothing open: the letter is marked, and the article is not stored twice.
         assert redrive(repository, settings, RedriveFilter(), dry_run=False).redriven == []
-        (stored,) = repository.recent_dead_letters(None, None, 10)
+        (stored,) = StoreReader(repository).recent_dead_letters(None, None, 10)
     assert stored.state == "redriven" and stored.redriven_to is not None
     assert stored.redriven_to.startswith("articles.enriched[")
     time.sleep(1)  # give a duplicate, if any were published, the time to arrive
@@ -417,3 +418,33 @@ def test_a_redriven_dead_letter_ends_as_exactly_one_stored_article(
     headers = dict(message.headers)
     assert headers["newsflow-redrive-of"] == refused.dead_letter_id.encode()
     assert headers["newsflow-seen-at"] == b"1764572400000"
+
+
+def _latency_sum() -> float:
+    return REGISTRY.get_sample_value("newsflow_end_to_end_seconds_sum", {"stage": "store"}) or 0.0
+
+
+def _latency_count() -> float:
+    return REGISTRY.get_sample_value("newsflow_end_to_end_seconds_count", {"stage": "store"}) or 0.0
+
+
+def test_end_to_end_latency_runs_from_the_seen_at_header_to_the_committed_row(
+    store: RunningStore, broker: EmbeddedBroker, database_url: str
+) -> None:
+    count, total = _latency_count(), _latency_sum()
+    seen_an_hour_ago = str(int((time.time() - 3600) * 1000)).encode("ascii")
+    # ingested_at is 2026-01-01 in these events: the header, when present, is what counts.
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all")
+    event = enriched("timed")
+    producer.send(
+        Topics.ENRICHED,
+        key=b"timed",
+        value=event.model_dump_json().encode(),
+        headers=[("newsflow-seen-at", seen_an_hour_ago)],
+    )
+    producer.flush()
+    producer.close()
+    wait_for(lambda: _latency_count() == count + 1)
+    assert scalar(database_url, "SELECT count(*) FROM articles WHERE article_id = 'timed'") == 1
+    observed = _latency_sum() - total
+    assert 3600 <= observed < 3600 + 120, observed

@@ -37,8 +37,9 @@ def _metric_names() -> set[str]:
 def _exprs() -> list[str]:
     rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
     exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
-    dashboard = json.loads((DEPLOY / "grafana" / "newsflow-dashboard.json").read_text())
-    exprs += [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    for path in sorted((DEPLOY / "grafana").glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        exprs += [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
     return exprs
 
 
@@ -87,3 +88,29 @@ def test_prometheus_config_and_alert_rules_pass_promtool() -> None:
     ):
         result = subprocess.run([promtool, *args], cwd=folder, capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _labelnames() -> dict[str, set[str]]:
+    """Sample name -> the label names the collector emits it with."""
+    names: dict[str, set[str]] = {}
+    for collector in vars(metrics).values():
+        if isinstance(collector, MetricWrapperBase):
+            labels = set(collector._labelnames)
+            for family in collector.describe():
+                for suffix in ("", "_total", "_count", "_sum"):
+                    names[family.name + suffix] = labels
+                names[family.name + "_bucket"] = labels | {"le"}
+    return names
+
+
+def test_the_promtool_tests_feed_series_the_services_emit() -> None:
+    known = _labelnames()
+    tests = yaml.safe_load((DEPLOY / "prometheus" / "alerts_test.yml").read_text())["tests"]
+    series = [s["series"] for test in tests for s in test["input_series"]]
+    assert series
+    for text in series:
+        name, _, labels = text.partition("{")
+        assert name in known, f"{name} is not a newsflow metric"
+        keys = {pair.split("=", 1)[0] for pair in labels.rstrip("}").split(",") if pair}
+        # job and instance are Prometheus's target labels; the rest must be the collector's own.
+        assert keys - {"job", "instance"} == known[name], f"{text}: labels {sorted(keys)} vs {sorted(known[name])}"

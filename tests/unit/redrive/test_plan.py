@@ -12,7 +12,7 @@ from services.redrive import Republish, StillRefused, parse_since, plan, plan_in
 from services.runtime import deadletters
 from services.runtime.deadletters import MAX_EMBEDDED_VALUE_CHARS
 from services.runtime.messages import ConsumedMessage
-from services.store.repository import StoredDeadLetter
+from services.store.read import StoredDeadLetter
 
 BODY = " ".join(f"word{i}" for i in range(30)) + "."
 SOURCE = SourceRef(uri="/inbox/brief.txt", version="1", format="text", size=10, sha256="ab")
