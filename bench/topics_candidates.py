@@ -86,9 +86,7 @@ def main() -> None:
         s = score_topic_predictions(gold, [predict(r.text) for r in gate])
         short_ms = per_doc_ms(predict, [r.text for r in gate[:300]])
         long_ms = per_doc_ms(predict, long_texts)
-        lines.append(
-            f"| {name} | {s.accuracy:.4f} | {s.macro_f1:.4f} | {short_ms:.2f} | {long_ms:.2f} | {training} |"
-        )
+        lines.append(f"| {name} | {s.accuracy:.4f} | {s.macro_f1:.4f} | {short_ms:.2f} | {long_ms:.2f} | {training} |")
         print(lines[-1], flush=True)
     lines += [
         "",
