@@ -41,7 +41,14 @@ def train_textcat(texts: list[tuple[str, str]], classes: list[str]) -> spacy.lan
     nlp = spacy.blank("en")
     textcat = nlp.add_pipe(
         "textcat",
-        config={"model": {"@architectures": "spacy.TextCatBOW.v3", "exclusive_classes": True, "ngram_size": 2}},
+        config={
+            "model": {
+                "@architectures": "spacy.TextCatBOW.v3",
+                "exclusive_classes": True,
+                "ngram_size": 2,
+                "no_output_layer": False,
+            }
+        },
     )
     for c in classes:
         textcat.add_label(c)

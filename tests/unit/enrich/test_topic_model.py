@@ -19,6 +19,7 @@ from services.contracts.events import CleanedArticle, SourceRef
 from services.enrich.pipeline import Enricher
 from services.enrich.stories import InMemoryStoryStore
 from services.enrich.taxonomy import load_taxonomy
+from services.enrich.topic_evaluation import score_topic_predictions
 from services.enrich.topic_model import (
     DEFAULT_MODEL_FILE,
     TopicModel,
@@ -217,3 +218,12 @@ def test_enricher_records_the_topic_model_and_can_run_without_it(nlp: Language, 
     keywords_only = Enricher(nlp=nlp, taxonomy=taxonomy, stories=InMemoryStoryStore(), topic_model=None)
     (without,) = keywords_only.enrich_batch([article])
     assert without.enrichment.topic_model is None and without.enrichment.topic_model_version is None
+
+
+def test_scores_follow_score_py_a_missing_prediction_is_wrong_and_extra_classes_count() -> None:
+    s = score_topic_predictions(["a", "a", "b", "b"], ["a", "b", None, "c"])
+    assert s.accuracy == 0.25
+    # a: tp 1, fn 1 -> 2/3; b: tp 0 -> 0; c: predicted only -> 0 (it still counts in the macro average)
+    assert s.per_class_f1 == pytest.approx({"a": 2 / 3, "b": 0.0, "c": 0.0})
+    assert s.macro_f1 == pytest.approx(2 / 9)
+    assert s.confusion == {("a", "a"): 1, ("a", "b"): 1, ("b", ""): 1, ("b", "c"): 1}
