@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import math
 from pathlib import Path
 
@@ -227,3 +228,12 @@ def test_scores_follow_score_py_a_missing_prediction_is_wrong_and_extra_classes_
     assert s.per_class_f1 == pytest.approx({"a": 2 / 3, "b": 0.0, "c": 0.0})
     assert s.macro_f1 == pytest.approx(2 / 9)
     assert s.confusion == {("a", "a"): 1, ("a", "b"): 1, ("b", ""): 1, ("b", "c"): 1}
+
+
+def test_published_topics_keep_the_keyword_subtopics_of_the_invented_corpus(shipped: TopicModel) -> None:
+    cases = json.loads((Path(__file__).resolve().parents[2] / "eval" / "enrich_corpus" / "cases.json").read_text())
+    taxonomy = load_taxonomy(None)
+    for case in cases["topics"]:
+        codes = [t.code for t in assign_topics(case["title"], case["text"], taxonomy, shipped)]
+        assert codes[0] in LEVEL1
+        assert all(c in codes[:3] for c in case["expect"]), (case["id"], codes)
