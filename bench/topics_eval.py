@@ -94,17 +94,17 @@ def main() -> None:
             f"{none_share[(part, name)]:.0%} |"
         )
     lines += ["", "Always-politics on all of dev: accuracy .4519, macro-F1 .0519 (shared/eval/README.md).", ""]
-    lines += ["## Per-class F1 (gate part)", "", "| topic | gold records | classifier | keyword scorer |"]
+    lines += ["## Per-class F1 (gate part)", ""]
+    lines += ["`-`: neither in gold nor predicted by that system (not in its macro-F1).", ""]
+    lines.append("| topic | gold records | classifier | keyword scorer |")
     lines.append("|---|---|---|---|")
     clf, kw = results[("gate", systems[0][0])], results[("gate", systems[1][0])]
     gold_counts: dict[str, int] = {}
     for r in gate:
         gold_counts[r.topic] = gold_counts.get(r.topic, 0) + 1
     for code in sorted(set(clf.per_class_f1) | set(kw.per_class_f1)):
-        lines.append(
-            f"| {short[code]} ({code}) | {gold_counts.get(code, 0)} | {clf.per_class_f1.get(code, 0.0):.3f} | "
-            f"{kw.per_class_f1.get(code, 0.0):.3f} |"
-        )
+        cells = [f"{s.per_class_f1[code]:.3f}" if code in s.per_class_f1 else "-" for s in (clf, kw)]
+        lines.append(f"| {short[code]} ({code}) | {gold_counts.get(code, 0)} | {cells[0]} | {cells[1]} |")
     for name, s in ((systems[0][0], clf), (systems[1][0], kw)):
         lines += ["", f"## Confusion, gate part: {name}", "", *confusion_table(s, short)]
     lines.append("")
