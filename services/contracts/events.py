@@ -109,6 +109,12 @@ class EnrichmentInfo(_Event):
     model: str = Field(description="spaCy pipeline name, e.g. en_core_web_sm.")
     model_version: str
     enriched_at: dt.datetime
+    topic_model: str | None = Field(
+        default=None, description="Name of the top-level topic classifier, e.g. iptc-l1-tfidf-logreg."
+    )
+    topic_model_version: str | None = Field(
+        default=None, description="Version of the topic classifier's trained weights (changes with every retrain)."
+    )
 
 
 class EnrichedArticle(_ArticleFields):

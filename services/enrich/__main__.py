@@ -9,6 +9,7 @@ from services.enrich.service import EnrichHandler
 from services.enrich.settings import EnrichSettings
 from services.enrich.story_store import SqliteStoryStore
 from services.enrich.taxonomy import load_taxonomy
+from services.enrich.topic_model import load_topic_model
 from services.runtime.lifecycle import run_consuming_stage, start_process
 
 
@@ -20,6 +21,7 @@ def main() -> None:
         taxonomy=load_taxonomy(settings.taxonomy_path),
         stories=SqliteStoryStore(settings.story_state_path),
         batch_size=settings.enrich_batch_size,
+        topic_model=load_topic_model(settings.topic_model_path),
     )
     run_consuming_stage(
         stage=Stage.ENRICH,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -20,7 +21,8 @@ from services.enrich.nlp import model_identity
 from services.enrich.quotes import extract_quotes
 from services.enrich.stories import StoryFeatures, StoryStore, extract_features
 from services.enrich.taxonomy import Taxonomy
-from services.enrich.topics import keyphrases, score_topics
+from services.enrich.topic_model import TopicModel, load_topic_model
+from services.enrich.topics import assign_topics, keyphrases, score_topics
 
 
 def _utcnow() -> dt.datetime:
@@ -51,8 +53,12 @@ class Enricher:
         stories: StoryStore,
         batch_size: int = 32,
         clock: Callable[[], dt.datetime] = _utcnow,
+        topic_model: TopicModel | Literal["packaged"] | None = "packaged",
     ) -> None:
+        """``topic_model``: the level-1 topic classifier; ``"packaged"`` is the model shipped with newsflow,
+        ``None`` leaves topics to the keyword scorer alone (the pre-classifier behaviour, a cost baseline)."""
         self.nlp = nlp
+        self.topic_model = load_topic_model(None) if topic_model == "packaged" else topic_model
         self.taxonomy = taxonomy
         self.stories = stories
         self.batch_size = batch_size
@@ -68,6 +74,8 @@ class Enricher:
             model=self._model,
             model_version=self._model_version,
             enriched_at=enriched_at,
+            topic_model=self.topic_model.name if self.topic_model else None,
+            topic_model_version=self.topic_model.version if self.topic_model else None,
         )
         out: list[EnrichedArticle] = []
         docs = self.nlp.pipe((a.text for a in articles), batch_size=self.batch_size)
@@ -75,7 +83,11 @@ class Enricher:
             title = article.title if not article.standfirst else f"{article.title}\n{article.standfirst}"
             analysis = analyse_entities(doc, title=title)
             quotes = extract_quotes(doc, analysis)
-            topics = score_topics(title, article.text, self.taxonomy)
+            topics = (
+                assign_topics(title, article.text, self.taxonomy, self.topic_model)
+                if self.topic_model
+                else score_topics(title, article.text, self.taxonomy)
+            )
             phrases = keyphrases(doc, analysis)
             features = story_features(article, doc, analysis, quotes)
             decision = self.stories.assign(features)

@@ -11,6 +11,7 @@ class EnrichSettings(ServiceSettings):
     # nlp.pipe batch size; see bench/results/enrich_throughput.md for how it was chosen.
     enrich_batch_size: int = 32
     taxonomy_path: Path | None = None  # default: the packaged IPTC Media Topics subset
+    topic_model_path: Path | None = None  # default: the packaged level-1 topic classifier (.npz)
     stories_path: Path | None = None  # default: $NEWSFLOW_HOME/stories.sqlite3
 
     @property

@@ -1,8 +1,16 @@
-"""Topic scoring against the taxonomy, and keyphrases.
+"""Topic assignment (trained classifier for level 1, keywords below it), keyword scoring, and keyphrases.
 
 Pure: plain strings (and a Doc for keyphrases) in, contract ``Topic`` models / strings out.
 
-Topic score: every keyword hit adds a weight (title 3, lead paragraph 1.5, elsewhere 1); repeated hits of
+``assign_topics`` is what enrich publishes: the classifier (``topic_model.py``) picks the level-1 IPTC topic
+of every article, with its calibrated probability as the score, and may add a second level-1 topic when it
+is nearly as likely. The keyword scorer below then contributes only level-2+ topics, and only under a level-1
+topic the classifier chose: keywords refine the classifier, they never override it (the "Labour" party or a
+rugby "defence" cannot move a story to labour or politics). A subtopic's score is capped at its level-1
+topic's probability, so a child never outranks its parent.
+
+Keyword score (``score_topics``, also the fallback when no classifier is configured):
+every keyword hit adds a weight (title 3, lead paragraph 1.5, elsewhere 1); repeated hits of
 the same phrase saturate (1st full weight, later hits half) so one word repeated cannot carry a topic.
 The raw sum is mapped into 0..1 with ``1 - exp(-raw / SCALE)`` and a topic's score is propagated to its
 ancestors at ``PARENT_DECAY`` per level, so a diplomacy story also carries "international relations" and
@@ -19,7 +27,12 @@ from spacy.tokens import Doc
 from services.contracts.events import Topic
 from services.enrich.entities import EntityAnalysis
 from services.enrich.taxonomy import Taxonomy
+from services.enrich.topic_model import TopicModel
 
+# A second level-1 topic is listed when the classifier gives it at least this probability (stories that
+# span two areas, e.g. a strike that is also an economy story); the first is always listed.
+SECOND_TOPIC_PROBABILITY = 0.25
+MAX_LEVEL1_TOPICS = 2
 SCALE = 4.0
 PARENT_DECAY = 0.85
 TITLE_WEIGHT = 3.0
@@ -60,6 +73,32 @@ def score_topics(
         key=lambda c: (-scores[c], -taxonomy.topics[c].level, c),
     )
     return [Topic(code=c, label=taxonomy.topics[c].label, score=round(scores[c], 4)) for c in ranked[:top_n]]
+
+
+def assign_topics(
+    title: str,
+    text: str,
+    taxonomy: Taxonomy,
+    model: TopicModel,
+    *,
+    top_n: int = 6,
+) -> list[Topic]:
+    """Level-1 topics from the classifier (always at least one), each followed by its keyword subtopics."""
+    ranked = model.rank(f"{title}\n{text}")
+    level1 = [ranked[0]] + [s for s in ranked[1:MAX_LEVEL1_TOPICS] if s.probability >= SECOND_TOPIC_PROBABILITY]
+    subtopics: dict[str, list[Topic]] = defaultdict(list)
+    for t in score_topics(title, text, taxonomy, top_n=len(taxonomy.topics)):
+        ancestors = taxonomy.ancestors(t.code)
+        if ancestors:  # level 2+: file it under its level-1 ancestor
+            subtopics[ancestors[-1]].append(t)
+    out: list[Topic] = []
+    for choice in level1:
+        probability = round(choice.probability, 4)
+        out.append(Topic(code=choice.code, label=model.labels[choice.code], score=probability))
+        out += [
+            Topic(code=t.code, label=t.label, score=min(t.score, probability)) for t in subtopics.get(choice.code, ())
+        ]
+    return out[:top_n]
 
 
 def _body_weight(pos: int) -> float:

@@ -1,0 +1,30 @@
+"""Quality gate for the shipped level-1 topic classifier on the real HuffPost dev split.
+
+Reads ``../shared/eval/topics`` at run time through the ``shared_eval`` fixture (skips when absent outside CI,
+fails when absent under CI). Gates the non-test part of dev (sha1 rule of ``shared/eval/README.md``); the
+test part is reported once in ``bench/results/topics_eval.md``, never gated. Floors only go up.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from services.enrich.topic_evaluation import dev_parts, score_topic_predictions
+from services.enrich.topic_model import load_topic_model
+
+pytestmark = pytest.mark.eval
+
+FLOORS = json.loads((Path(__file__).parent / "topics_floors.json").read_text())
+
+
+def test_classifier_meets_dev_floors(shared_eval: Path) -> None:
+    gate, test = dev_parts(shared_eval / "topics")
+    assert len(gate) + len(test) == 1487 and len(gate) > 1000  # every non-null dev record, in one part or the other
+    model = load_topic_model(None)
+    predicted = [model.rank(r.text)[0].code for r in gate]
+    scores = score_topic_predictions([r.topic for r in gate], predicted)
+    assert scores.accuracy >= FLOORS["gate_accuracy"], scores.accuracy
+    assert scores.macro_f1 >= FLOORS["gate_macro_f1"], scores.macro_f1
