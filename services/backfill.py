@@ -69,7 +69,8 @@ _SHOWN_CHARS = 60
 class Selection:
     """What ``newsflow reenrich`` was asked to bring up to date."""
 
-    where_version_below: str
+    # None (reingest): every stored article, whichever enricher produced it.
+    where_version_below: str | None
     since: dt.datetime | None = None
     story: str | None = None
     limit: int | None = None
@@ -106,7 +107,7 @@ def choose(candidates: Iterable[tuple[str, EnrichedArticle]], selection: Selecti
     for version, event in candidates:
         if selection.limit is not None and len(chosen) >= selection.limit:
             break
-        if version_below(version, selection.where_version_below):
+        if selection.where_version_below is None or version_below(version, selection.where_version_below):
             chosen.append(event)
     return chosen
 
@@ -193,6 +194,8 @@ def diff_article(old: EnrichedArticle, new: EnrichedArticle) -> list[FieldChange
     """Per field, what ``new`` changes in ``old`` (nothing listed for a field that did not change)."""
     aid = old.article_id
     changes: list[FieldChange] = []
+    if new.article_id != aid:  # reingest: the body changed, so did the id
+        changes.append(FieldChange(aid, "article_id", changed=(f"{aid} -> {new.article_id}",)))
     for name in _ARTICLE_FIELDS:
         before, after = getattr(old, name), getattr(new, name)
         if before != after:
@@ -299,36 +302,51 @@ class Started:
     resumed: bool
 
 
-def new_run_id(now: dt.datetime | None = None) -> str:
+def new_run_id(now: dt.datetime | None = None, kind: str = KIND) -> str:
     now = now or dt.datetime.now(dt.UTC)
-    return f"{KIND}-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    return f"{kind}-{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
-def start_or_resume(ledger: BackfillLedger, selection: Selection, target_version: str) -> Started | None:
-    """The unfinished run if a crash left one (its recorded selection wins), else a new run recorded with
-    its whole selection; None when nothing matches."""
-    unfinished = ledger.unfinished(KIND)
+def start_or_resume(
+    ledger: BackfillLedger, selection: Selection, target_version: str, kind: str = KIND
+) -> Started | None:
+    """The unfinished run of ``kind`` if a crash left one (its recorded selection wins), else a new run
+    recorded with its whole selection; None when nothing matches."""
+    unfinished = ledger.unfinished(kind)
     if unfinished is not None:
         return Started(unfinished, resumed=True)
     candidates = ((c.enricher_version, c.event) for c in ledger.candidates(selection.since, selection.story))
     chosen = choose(candidates, selection)
     if not chosen:
         return None
-    run_id = new_run_id()
-    ledger.record(run_id, KIND, selection.as_record(), target_version, chosen)
+    run_id = new_run_id(kind=kind)
+    ledger.record(run_id, kind, selection.as_record(), target_version, chosen)
     run = ledger.run(run_id)
     assert run is not None  # just written in its own committed transaction
     return Started(run, resumed=False)
 
 
-def _event(item: PendingItem, run_id: str) -> OutgoingEvent:
-    cleaned = cleaned_form(item.before)
+@dataclass(frozen=True)
+class Prepared:
+    """What one selected item becomes: a cleaned article to republish, or nothing and why."""
+
+    outcome: str
+    article: CleanedArticle | None = None
+    detail: str | None = None
+
+
+def reenriched(item: PendingItem) -> Prepared:
+    """reenrich: the stored cleaned form, as it is."""
+    return Prepared("republished", cleaned_form(item.before))
+
+
+def _event(item: PendingItem, article: CleanedArticle, run_id: str) -> OutgoingEvent:
     trace = Trace(
-        trace_id=item.trace_id or trace_id_for(KIND, run_id, item.article_id),
-        source_uri=cleaned.source.uri,
+        trace_id=item.trace_id or trace_id_for(run_id, item.article_id),
+        source_uri=article.source.uri,
         backfill_of=run_id,
     )
-    return OutgoingEvent(Topics.CLEANED, item.article_id, cleaned, trace)
+    return OutgoingEvent(Topics.CLEANED, article.article_id, article, trace)
 
 
 def publish(
@@ -337,9 +355,10 @@ def publish(
     run: BackfillRun,
     per_second: float,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    prepare: Callable[[PendingItem], Prepared] = reenriched,
 ) -> int:
-    """Republish every pending item of ``run``: a chunk is sent, flushed (every send acknowledged) and only
-    then marked published. Returns how many were published now."""
+    """Republish every pending item of ``run`` (as ``prepare`` makes it): a chunk is sent, flushed (every
+    send acknowledged) and only then marked handled. Returns how many were published now."""
     ensure_topics(settings, [t.value for t in Topics])
     producer = EventProducer(settings, client_id="newsflow-reenrich")
     limiter = RateLimiter(per_second)
@@ -350,17 +369,31 @@ def publish(
     progress(done, run.items)
     try:
         while items := ledger.pending(run.run_id, size):
-            for item in items:
-                producer.send(_event(item, run.run_id))
-            records = producer.flush_records()
-            ledger.mark_published(
-                run.run_id,
-                [
-                    PublishedMark(item.position, f"{r.topic}[{r.partition}]@{r.offset}")
-                    for item, r in zip(items, records, strict=True)
-                ],
-            )
-            published += len(items)
+            prepared = [(item, prepare(item)) for item in items]
+            for item, step in prepared:
+                if step.article is not None:
+                    producer.send(_event(item, step.article, run.run_id))
+            records = iter(producer.flush_records())
+            marks = []
+            for item, step in prepared:
+                landed = None if step.article is None else next(records)
+                new_id = (
+                    None
+                    if step.article is None or step.article.article_id == item.article_id
+                    else (step.article.article_id)
+                )
+                marks.append(
+                    PublishedMark(
+                        item.position,
+                        item.article_id,
+                        None if landed is None else f"{landed.topic}[{landed.partition}]@{landed.offset}",
+                        step.outcome,
+                        step.detail,
+                        new_id,
+                    )
+                )
+            ledger.mark_published(run.run_id, marks)
+            published += sum(1 for _, step in prepared if step.article is not None)
             done += len(items)
             metrics.BACKFILL_PUBLISHED.inc(len(items))
             metrics.BACKFILL_REMAINING.set(run.items - done)

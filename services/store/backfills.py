@@ -56,8 +56,14 @@ class ItemStates:
 
 @dataclass(frozen=True)
 class PublishedMark:
+    """An item handled: published (``published_to``) or skipped (``published_to`` None, ``detail`` why)."""
+
     position: int
-    published_to: str
+    article_id: str
+    published_to: str | None
+    outcome: str
+    detail: str | None = None
+    new_article_id: str | None = None
 
 
 class BackfillLedger:
@@ -97,9 +103,12 @@ class BackfillLedger:
         runs = self._runs("r.kind = %(kind)s AND r.published_at IS NULL", {"kind": kind})
         return runs[0] if runs else None
 
-    def run(self, run_id: str | None) -> BackfillRun | None:
-        """One run by id, or the newest when ``run_id`` is None."""
-        runs = self._runs("%(run)s::text IS NULL OR r.run_id = %(run)s", {"run": run_id})
+    def run(self, run_id: str | None, kind: str | None = None) -> BackfillRun | None:
+        """One run by id, or the newest (of ``kind``, when given) when ``run_id`` is None."""
+        runs = self._runs(
+            "(%(run)s::text IS NULL OR r.run_id = %(run)s) AND (%(kind)s::text IS NULL OR r.kind = %(kind)s)",
+            {"run": run_id, "kind": kind},
+        )
         return runs[-1] if runs else None
 
     def _runs(self, where: str, params: dict[str, object]) -> list[BackfillRun]:
@@ -138,15 +147,29 @@ class BackfillLedger:
         ]
 
     def mark_published(self, run_id: str, marks: Sequence[PublishedMark]) -> None:
+        """Items handled, and the old -> new links of re-extracted articles whose id changed, together."""
         self._repository.write(
             [
                 Statement(
-                    "UPDATE backfill_items SET published_to = %s, published_at = now()"
-                    " WHERE run_id = %s AND position = %s",
-                    [(m.published_to, run_id, m.position) for m in marks],
-                )
+                    "UPDATE backfill_items SET published_to = %s, published_at = now(), outcome = %s, detail = %s,"
+                    " new_article_id = %s WHERE run_id = %s AND position = %s",
+                    [(m.published_to, m.outcome, m.detail, m.new_article_id, run_id, m.position) for m in marks],
+                ),
+                Statement(
+                    "INSERT INTO article_links (old_article_id, new_article_id, run_id) VALUES (%s, %s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    [(m.article_id, m.new_article_id, run_id) for m in marks if m.new_article_id is not None],
+                ),
             ]
         )
+
+    def outcomes(self, run_id: str) -> dict[str, int]:
+        """Handled items of a run counted by outcome."""
+        rows = self._repository.rows(
+            "SELECT outcome, count(*) FROM backfill_items WHERE run_id = %s AND outcome IS NOT NULL GROUP BY outcome",
+            (run_id,),
+        )
+        return {str(outcome): int(str(n)) for outcome, n in rows}
 
     def finish(self, run_id: str) -> None:
         self._repository.write(
@@ -154,10 +177,13 @@ class BackfillLedger:
         )
 
     def states(self, run_id: str) -> list[ItemStates]:
-        """Every item of a run, before and now, in selection order."""
+        """Every item of a run that was (or is to be) republished, before and now (under its new id when
+        re-extraction changed it), in selection order."""
         rows = self._repository.rows(
-            "SELECT i.article_id, i.before, a.event FROM backfill_items i LEFT JOIN articles a USING (article_id)"
-            " WHERE i.run_id = %s ORDER BY i.position",
+            "SELECT i.article_id, i.before, a.event FROM backfill_items i"
+            " LEFT JOIN articles a ON a.article_id = COALESCE(i.new_article_id, i.article_id)"
+            " WHERE i.run_id = %s AND i.outcome IS DISTINCT FROM 'source_gone'"
+            " AND i.outcome IS DISTINCT FROM 'still_refused' ORDER BY i.position",
             (run_id,),
         )
         return [

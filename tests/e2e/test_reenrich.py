@@ -203,3 +203,92 @@ def test_reenrich_refuses_bad_arguments_in_one_line(tmp_path: Path) -> None:
         )
         assert result.returncode == 2, result.stderr
         assert result.stderr.strip().splitlines() == [result.stderr.strip()] and message in result.stderr
+
+
+def test_reingest_keeps_ids_of_unchanged_bodies_links_changed_ones_and_skips_lost_sources(
+    broker: EmbeddedBroker, database_url: str, tmp_path: Path
+) -> None:
+    """The stored seeds look extracted by an older cleaner: one with a junk title (same body), one with a
+    boilerplate line in its body (so another id); a third one's file is gone."""
+    home, inbox = tmp_path / "home", tmp_path / "inbox"
+    shutil.copytree(SEEDS, inbox)
+    env = {
+        "NEWSFLOW_HOME": str(home),
+        "INGEST_INBOX": str(inbox),
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "DATABASE_URL": database_url,
+        "KAFKA_POLL_TIMEOUT_MS": "200",
+        "INGEST_SETTLE_SECONDS": "0.3",
+        "INGEST_SCAN_INTERVAL_SECONDS": "1",
+    }
+
+    def newsflow(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli", *args],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    assert newsflow("db", "upgrade").returncode == 0
+    services = [ServiceProcess(stage, env, home / "logs" / f"{stage}.log") for stage in ("store", "enrich", "ingest")]
+    try:
+        wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 5, services)
+        stored = sorted(
+            (EnrichedArticle.model_validate(e) for (e,) in rows(database_url, "SELECT event FROM articles")),
+            key=lambda a: a.article_id,
+        )
+        titled, bodied, lost = stored[0], stored[1], stored[2]
+        with psycopg.connect(database_url) as conn:
+            junk = titled.model_copy(update={"title": titled.title + " | The Daily Site"})
+            conn.execute(
+                "UPDATE articles SET title = %s, event = %s::jsonb WHERE article_id = %s",
+                (junk.title, junk.model_dump_json(), titled.article_id),
+            )
+            old = bodied.model_copy(
+                update={
+                    "article_id": "old-cleaner-id",
+                    "text": bodied.text + "\n\nShare this article with friends.",
+                    "word_count": bodied.word_count + 5,
+                }
+            )
+            conn.execute(
+                "INSERT INTO articles (article_id, schema_version, title, standfirst, body, author, url,"
+                " published_at, language, word_count, duplicate_of, story_id, enricher_version, model,"
+                " ingested_at, enriched_at, event, trace_id)"
+                " SELECT %s, schema_version, title, standfirst, %s, author, url, published_at, language, %s,"
+                " duplicate_of, story_id, enricher_version, model, ingested_at, enriched_at, %s::jsonb, trace_id"
+                " FROM articles WHERE article_id = %s",
+                (old.article_id, old.text, old.word_count, old.model_dump_json(), bodied.article_id),
+            )
+            conn.execute(
+                "UPDATE article_sources SET article_id = %s WHERE article_id = %s",
+                (old.article_id, bodied.article_id),
+            )
+            conn.execute("DELETE FROM articles WHERE article_id = %s", (bodied.article_id,))
+        Path(lost.source.uri).unlink()
+
+        done = newsflow("reingest")
+        assert done.returncode == 0, done.stderr
+        assert "new_id 1, same_id 3, source_gone 1" in done.stdout
+
+        # The article whose body changed is stored under its new (true) id, the old one kept and linked.
+        wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 6, services)
+        assert rows(database_url, "SELECT old_article_id, new_article_id FROM article_links") == [
+            ("old-cleaner-id", bodied.article_id)
+        ]
+        retitled = f"SELECT count(*) FROM articles WHERE article_id = '{titled.article_id}' AND title = %s"
+        wait_for(lambda: int(str(rows(database_url, retitled, (titled.title,))[0][0])) == 1, services)
+        wait_for(
+            lambda: "0 pending" in newsflow("reenrich-report").stdout,
+            services,
+        )
+        report = fields_of(newsflow("reenrich-report", "--format", "jsonl").stdout)
+        assert report[titled.article_id] == {"title"}
+        assert {"article_id", "text", "word_count"} <= report["old-cleaner-id"]
+        # Re-extracting an unchanged object changes nothing; the lost one is skipped, not reported.
+        assert set(report) == {titled.article_id, "old-cleaner-id"}
+    finally:
+        for service in services:
+            service.stop()
