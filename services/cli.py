@@ -1,6 +1,6 @@
 """``newsflow``: the command line. The command face only: the local supervisor is ``services.localstack``,
 the "has everything arrived" logic ``services.arrival``, the store's queries ``services.store.read``,
-redriving dead letters ``services.redrive``.
+redriving dead letters ``services.redrive``, re-enrichment ``services.backfill``, re-extraction ``services.reingest``.
 
 Exit codes (also in the README): 0 done; 1 the work did not finish (a stage crashed, a timeout);
 2 wrong usage (an option, a missing folder, a metrics port in use); 3 the broker or the database cannot
