@@ -35,6 +35,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from services import arrival
 from services.contracts import DeadLetterReason, Stage
@@ -763,27 +764,33 @@ def reenrich_report(
 
 def _print_diff(report: DiffReport, report_format: ReportFormat, verb: str) -> None:
     if report_format is ReportFormat.JSONL:
+        # Written as they are: rich would read ":name:" in a quote as an emoji code.
         for change in report.changes:
-            record = change.as_record()
             before, after = report.versions.get(change.article_id, ("", ""))
-            out.print(json.dumps({**record, "from_version": before, "to_version": after}), markup=False)
+            record = {**change.as_record(), "from_version": before, "to_version": after}
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         for merge in report.merges:
-            out.print(json.dumps(merge.as_record()), markup=False)
+            sys.stdout.write(json.dumps(merge.as_record(), ensure_ascii=False) + "\n")
         for article_id in report.pending:
-            out.print(json.dumps({"article_id": article_id, "field": None, "pending": True}), markup=False)
+            sys.stdout.write(json.dumps({"article_id": article_id, "field": None, "pending": True}) + "\n")
         return
     table = Table("article", "field", "added", "removed", "changed")
+    # Text cells: "Ann Lee [PERSON]" or a quote's brackets are content, not rich markup.
     for change in report.changes:
         table.add_row(
-            change.article_id,
-            change.field,
-            "\n".join(change.added),
-            "\n".join(change.removed),
-            "\n".join(change.changed),
+            Text(change.article_id),
+            Text(change.field),
+            Text("\n".join(change.added)),
+            Text("\n".join(change.removed)),
+            Text("\n".join(change.changed)),
         )
     for merge in report.merges:
         table.add_row(
-            ", ".join(merge.article_ids), "story merge", "", "", f"{', '.join(merge.merged)} -> {merge.story_id}"
+            Text(", ".join(merge.article_ids)),
+            Text("story merge"),
+            "",
+            "",
+            Text(f"{', '.join(merge.merged)} -> {merge.story_id}"),
         )
     (out if out.is_terminal else Console(highlight=False, width=200)).print(table)
     out.print(

@@ -4,6 +4,7 @@ merges, pending articles and the rate limit."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -157,3 +158,21 @@ def test_the_rate_limiter_waits_for_each_chunks_share_of_time() -> None:
 
 def test_chunks_are_about_a_seconds_worth() -> None:
     assert chunk_size(0.5) == 1 and chunk_size(20) == 20 and chunk_size(10_000) == 200
+
+
+def test_the_report_prints_brackets_as_text_and_json_lines_as_they_are(capsys: pytest.CaptureFixture[str]) -> None:
+    from services.cli import ReportFormat, _print_diff
+
+    old = article(quotes=(("Say [sic] :smile: it", "Ann Lee"),))
+    new = article(enriched_at=T0 + dt.timedelta(days=1), entities=(("Ann Lee", "PERSON"),), quotes=())
+    report = diff_report([("a", old, new)])
+    _print_diff(report, ReportFormat.TABLE, "changed")
+    table = capsys.readouterr().out
+    assert "Harbourton [GPE]" in table and "«Say [sic] :smile: it» (Ann Lee)" in table
+    assert "1 article(s) compared, 1 changed, 0 story merge(s), 0 pending" in table
+    _print_diff(report, ReportFormat.JSONL, "changed")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["field"], r["removed"]) for r in lines] == [
+        ("entities", ["Harbourton [GPE]"]),
+        ("quotes", ["«Say [sic] :smile: it» (Ann Lee)"]),
+    ]
