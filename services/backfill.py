@@ -157,6 +157,16 @@ class StoryMerge:
         }
 
 
+@dataclass(frozen=True)
+class Skipped:
+    article_id: str
+    outcome: str
+    detail: str | None
+
+    def as_record(self) -> dict[str, object]:
+        return {"article_id": self.article_id, "field": None, "skipped": self.outcome, "detail": self.detail}
+
+
 @dataclass
 class DiffReport:
     articles: int = 0
@@ -164,6 +174,8 @@ class DiffReport:
     merges: list[StoryMerge] = field(default_factory=list)
     # Selected articles not re-enriched yet (a report of a run still in progress) or since deleted.
     pending: list[str] = field(default_factory=list)
+    # reingest: selected articles nothing would be (or was) published for, with the outcome and why.
+    skipped: list[Skipped] = field(default_factory=list)
     versions: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property

@@ -689,6 +689,13 @@ def reingest(
     story: Annotated[str | None, typer.Option(help="Only the articles of this story_id.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many articles.")] = None,
     rate: Annotated[float, typer.Option(min=0.1, help="Articles republished per second at most.")] = 20.0,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Extract the selection again here; print what would change (no enrichment)."),
+    ] = False,
+    report_format: Annotated[ReportFormat, typer.Option("--format", help="The --dry-run report's form.")] = (
+        ReportFormat.TABLE
+    ),
 ) -> None:
     """Extract stored articles again with today's cleaner, from the object version recorded with each (its
     quarantine copy or the bucket object, if its SHA-256 still matches), and republish them to articles.cleaned.
@@ -697,8 +704,15 @@ def reingest(
     from services.backfill import Selection, publish, start_or_resume
     from services.enrich.settings import EnrichSettings
     from services.reingest import KIND, preparer
+    from services.reingest import dry_run as reingest_dry_run
     from services.store.backfills import BackfillLedger
 
+    if dry_run:
+        with _existing_repository() as repository:
+            sample = Selection(None, _since(since), story, limit or 20)
+            report = reingest_dry_run(BackfillLedger(repository), sample, preparer(IngestSettings()))
+        _print_diff(report, report_format, "would change")
+        return
     if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         raise UserError(
             "set KAFKA_BOOTSTRAP_SERVERS to the pipeline's broker (`newsflow dev` prints it)", ExitCode.USAGE
@@ -773,6 +787,8 @@ def _print_diff(report: DiffReport, report_format: ReportFormat, verb: str) -> N
             sys.stdout.write(json.dumps(merge.as_record(), ensure_ascii=False) + "\n")
         for article_id in report.pending:
             sys.stdout.write(json.dumps({"article_id": article_id, "field": None, "pending": True}) + "\n")
+        for skipped in report.skipped:
+            sys.stdout.write(json.dumps(skipped.as_record(), ensure_ascii=False) + "\n")
         return
     table = Table("article", "field", "added", "removed", "changed")
     # Text cells: "Ann Lee [PERSON]" or a quote's brackets are content, not rich markup.
@@ -796,6 +812,7 @@ def _print_diff(report: DiffReport, report_format: ReportFormat, verb: str) -> N
     out.print(
         f"{report.articles} article(s) compared, {report.changed_articles} {verb}, "
         f"{len(report.merges)} story merge(s), {len(report.pending)} pending"
+        + "".join(f"; skipped {s.article_id}: {s.outcome} ({s.detail})" for s in report.skipped)
     )
 
 
