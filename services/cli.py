@@ -1,6 +1,6 @@
 """``newsflow``: the command line. The command face only: the local supervisor is ``services.localstack``,
 the "has everything arrived" logic ``services.arrival``, the store's queries ``services.store.read``,
-redriving dead letters ``services.redrive``.
+redriving dead letters ``services.redrive``, re-enrichment ``services.backfill``, re-extraction ``services.reingest``.
 
 Exit codes (also in the README): 0 done; 1 the work did not finish (a stage crashed, a timeout);
 2 wrong usage (an option, a missing folder, a metrics port in use); 3 the broker or the database cannot
@@ -21,12 +21,21 @@ from dataclasses import dataclass
 from enum import StrEnum
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from services import arrival
 from services.contracts import DeadLetterReason, Stage
@@ -48,6 +57,9 @@ from services.localstack import (
 from services.runtime.errors import ExitCode, TransientError
 from services.store.read import StoreReader
 from services.store.repository import Repository
+
+if TYPE_CHECKING:
+    from services.backfill import DiffReport
 
 app = typer.Typer(
     name="newsflow",
@@ -578,6 +590,230 @@ def redrive(
     for refused in report.refused:
         out.print(f"still refused {refused.dead_letter_id}: {refused.why}")
     out.print(f"{verb} {len(report.redriven)}, still refused {len(report.refused)}")
+
+
+class ReportFormat(StrEnum):
+    TABLE = "table"
+    JSONL = "jsonl"
+
+
+@app.command()
+def reenrich(
+    where_version_below: Annotated[
+        str | None,
+        typer.Option(help="Only articles enriched by an enricher older than this version (default: the current one)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only articles ingested since an ISO date/time or an age (30m, 6h, 2d).")
+    ] = None,
+    story: Annotated[str | None, typer.Option(help="Only the articles of this story_id.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most this many articles (the sample of --dry-run).")
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Run the current enricher here on the selection; print what would change."),
+    ] = False,
+    rate: Annotated[float, typer.Option(min=0.1, help="Articles republished per second at most.")] = 20.0,
+    report_format: Annotated[ReportFormat, typer.Option("--format", help="The --dry-run report's form.")] = (
+        ReportFormat.TABLE
+    ),
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve newsflow_backfill_* metrics on this port while publishing.")
+    ] = None,
+) -> None:
+    """Bring stored articles up to the current enrichment: record the selection in Postgres, then republish each
+    one's cleaned form to articles.cleaned (header newsflow-backfill-of), rate-limited. A run that was killed
+    resumes when the command runs again. `newsflow reenrich-report` shows what changed."""
+    from services.backfill import Selection, dry_run_current, parse_version, publish, start_or_resume
+    from services.enrich import ENRICHER_VERSION
+    from services.enrich.settings import EnrichSettings
+    from services.store.backfills import BackfillLedger
+
+    bound = where_version_below or ENRICHER_VERSION
+    try:
+        parse_version(bound)
+    except ValueError as exc:
+        raise UserError(str(exc), ExitCode.USAGE) from exc
+    selection = Selection(bound, _since(since), story, limit if limit is not None or not dry_run else 20)
+    if not dry_run and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        raise UserError(
+            "set KAFKA_BOOTSTRAP_SERVERS to the pipeline's broker (`newsflow dev` prints it)", ExitCode.USAGE
+        )
+    with _existing_repository() as repository:
+        ledger = BackfillLedger(repository)
+        if dry_run:
+            _print_diff(dry_run_current(ledger, selection, EnrichSettings()), report_format, "would change")
+            return
+        started = start_or_resume(ledger, selection, ENRICHER_VERSION)
+        if started is None:
+            out.print(f"nothing to re-enrich: no stored article matches (enricher version below {bound})")
+            return
+        run = started.run
+        if started.resumed:
+            out.print(
+                f"resuming {run.run_id} ({run.pending} of {run.items} left; its recorded selection "
+                f"{json.dumps(run.selection)} applies)"
+            )
+        else:
+            out.print(f"started {run.run_id}: {run.items} article(s) selected")
+        if metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            from services.runtime.metrics import backfill_registry
+
+            start_http_server(metrics_port, registry=backfill_registry())
+        with Progress(
+            TextColumn("republishing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("republishing", total=run.items)
+            published = publish(
+                ledger, EnrichSettings(), run, rate, lambda done, total: bar.update(task, completed=done)
+            )
+    out.print(
+        f"{run.run_id}: republished {published} now, {run.items} in all; store replaces each as enrich "
+        f"re-enriches it (`newsflow reenrich-report --run {run.run_id}`)"
+    )
+
+
+@app.command()
+def reingest(
+    since: Annotated[
+        str | None, typer.Option(help="Only articles ingested since an ISO date/time or an age (30m, 6h, 2d).")
+    ] = None,
+    story: Annotated[str | None, typer.Option(help="Only the articles of this story_id.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many articles.")] = None,
+    rate: Annotated[float, typer.Option(min=0.1, help="Articles republished per second at most.")] = 20.0,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Extract the selection again here; print what would change (no enrichment)."),
+    ] = False,
+    report_format: Annotated[ReportFormat, typer.Option("--format", help="The --dry-run report's form.")] = (
+        ReportFormat.TABLE
+    ),
+) -> None:
+    """Extract stored articles again with today's cleaner, from the object version recorded with each (its
+    quarantine copy or the bucket object, if its SHA-256 still matches), and republish them to articles.cleaned.
+    Same body: same article_id, replaced. Changed body: a new article, linked from the old one in article_links.
+    Resumable like reenrich; `newsflow reenrich-report` shows what changed."""
+    from services.backfill import Selection, publish, start_or_resume
+    from services.enrich.settings import EnrichSettings
+    from services.reingest import KIND, preparer
+    from services.reingest import dry_run as reingest_dry_run
+    from services.store.backfills import BackfillLedger
+
+    if dry_run:
+        with _existing_repository() as repository:
+            sample = Selection(None, _since(since), story, limit or 20)
+            report = reingest_dry_run(BackfillLedger(repository), sample, preparer(IngestSettings()))
+        _print_diff(report, report_format, "would change")
+        return
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        raise UserError(
+            "set KAFKA_BOOTSTRAP_SERVERS to the pipeline's broker (`newsflow dev` prints it)", ExitCode.USAGE
+        )
+    selection = Selection(None, _since(since), story, limit)
+    with _existing_repository() as repository:
+        ledger = BackfillLedger(repository)
+        started = start_or_resume(ledger, selection, f"newsflow {package_version('newsflow')}", kind=KIND)
+        if started is None:
+            out.print("nothing to re-ingest: no stored article matches")
+            return
+        run = started.run
+        verb = "resuming" if started.resumed else "started"
+        out.print(f"{verb} {run.run_id}: {run.pending} of {run.items} article(s) to extract again")
+        with Progress(
+            TextColumn("re-ingesting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("re-ingesting", total=run.items)
+            published = publish(
+                ledger,
+                EnrichSettings(),
+                run,
+                rate,
+                lambda done, total: bar.update(task, completed=done),
+                preparer(IngestSettings()),
+            )
+        outcomes = ledger.outcomes(run.run_id)
+    counted = ", ".join(f"{name} {n}" for name, n in sorted(outcomes.items()))
+    out.print(f"{run.run_id}: republished {published} now; {counted}")
+
+
+@app.command("reenrich-report")
+def reenrich_report(
+    run_id: Annotated[str | None, typer.Option("--run", help="The backfill run (default: the newest).")] = None,
+    report_format: Annotated[ReportFormat, typer.Option("--format", help="Table or JSON lines.")] = (
+        ReportFormat.TABLE
+    ),
+) -> None:
+    """What a backfill changed, per article and field, from Postgres: the event recorded when the run selected
+    each article against the one stored now. Articles not re-enriched yet are counted as pending."""
+    from services.backfill import run_report
+    from services.store.backfills import BackfillLedger
+
+    with _existing_repository() as repository:
+        ledger = BackfillLedger(repository)
+        run = ledger.run(run_id)
+        if run is None:
+            raise UserError(
+                "no backfill run " + (repr(run_id) if run_id else "recorded yet") + " (`newsflow reenrich` starts one)",
+                ExitCode.FAILED,
+            )
+        report = run_report(ledger, run.run_id)
+    if report_format is ReportFormat.TABLE:
+        state = "published" if run.published_at else f"publishing ({run.pending} left)"
+        out.print(f"{run.run_id}: {run.items} article(s), {state}, target enricher {run.target_version}")
+    _print_diff(report, report_format, "changed")
+
+
+def _print_diff(report: DiffReport, report_format: ReportFormat, verb: str) -> None:
+    if report_format is ReportFormat.JSONL:
+        # Written as they are: rich would read ":name:" in a quote as an emoji code.
+        for change in report.changes:
+            before, after = report.versions.get(change.article_id, ("", ""))
+            record = {**change.as_record(), "from_version": before, "to_version": after}
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        for merge in report.merges:
+            sys.stdout.write(json.dumps(merge.as_record(), ensure_ascii=False) + "\n")
+        for article_id in report.pending:
+            sys.stdout.write(json.dumps({"article_id": article_id, "field": None, "pending": True}) + "\n")
+        for skipped in report.skipped:
+            sys.stdout.write(json.dumps(skipped.as_record(), ensure_ascii=False) + "\n")
+        return
+    table = Table("article", "field", "added", "removed", "changed")
+    # Text cells: "Ann Lee [PERSON]" or a quote's brackets are content, not rich markup.
+    for change in report.changes:
+        table.add_row(
+            Text(change.article_id),
+            Text(change.field),
+            Text("\n".join(change.added)),
+            Text("\n".join(change.removed)),
+            Text("\n".join(change.changed)),
+        )
+    for merge in report.merges:
+        table.add_row(
+            Text(", ".join(merge.article_ids)),
+            Text("story merge"),
+            "",
+            "",
+            Text(f"{', '.join(merge.merged)} -> {merge.story_id}"),
+        )
+    (out if out.is_terminal else Console(highlight=False, width=200)).print(table)
+    out.print(
+        f"{report.articles} article(s) compared, {report.changed_articles} {verb}, "
+        f"{len(report.merges)} story merge(s), {len(report.pending)} pending"
+        + "".join(f"; skipped {s.article_id}: {s.outcome} ({s.detail})" for s in report.skipped)
+    )
 
 
 @app.command()

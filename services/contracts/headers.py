@@ -19,6 +19,7 @@ class Header(StrEnum):
     TRACE_ID = "newsflow-trace-id"
     SEEN_AT = "newsflow-seen-at"
     REDRIVE_OF = "newsflow-redrive-of"
+    BACKFILL_OF = "newsflow-backfill-of"
     ERROR_STAGE = "newsflow.errors.stage"
     ERROR_REASON = "newsflow.errors.reason"
     ERROR_EXCEPTION_CLASS = "newsflow.errors.exception.class.name"
@@ -56,6 +57,11 @@ EVENT_HEADERS: dict[Header, HeaderDoc] = {
         r"^[0-9]+$",
     ),
     Header.REDRIVE_OF: HeaderDoc("dead_letter_id of the dead letter this event was redriven from.", False),
+    Header.BACKFILL_OF: HeaderDoc(
+        "run_id of the `newsflow reenrich` backfill that republished this article (an old article brought to "
+        "the current enrichment, not new news); kept by enrich on its output.",
+        False,
+    ),
 }
 
 ERROR_HEADERS: dict[Header, HeaderDoc] = {

@@ -31,6 +31,8 @@ class Trace:
     seen_at_ms: int | None = None
     source_uri: str | None = None
     redrive_of: str | None = None
+    # run_id of the backfill that republished the article (``newsflow reenrich``).
+    backfill_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ def trace_of(message: ConsumedMessage) -> Trace:
         seen_at_ms=int(seen_at) if seen_at is not None and seen_at.isascii() and seen_at.isdigit() else None,
         source_uri=message.header(Header.SOURCE_URI),
         redrive_of=message.header(Header.REDRIVE_OF),
+        backfill_of=message.header(Header.BACKFILL_OF),
     )
 
 
@@ -113,6 +116,7 @@ def event_headers(event: BaseModel, trace: Trace) -> list[tuple[str, bytes]]:
         (Header.SOURCE_URI, source_uri),
         (Header.SEEN_AT, None if trace.seen_at_ms is None else str(trace.seen_at_ms)),
         (Header.REDRIVE_OF, trace.redrive_of),
+        (Header.BACKFILL_OF, trace.backfill_of),
     ]
     if isinstance(event, DeadLetter):
         original = event.original

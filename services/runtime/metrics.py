@@ -146,6 +146,15 @@ STORE_TRANSACTION_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
+# `newsflow reenrich` (a command, not a stage): served on --metrics-port while a backfill publishes.
+BACKFILL_PUBLISHED = Counter(
+    "newsflow_backfill_published_total",
+    "Stored articles a backfill republished and the broker acknowledged (throughput: rate() of this).",
+)
+BACKFILL_REMAINING = Gauge(
+    "newsflow_backfill_remaining_articles", "Articles of the running backfill not yet republished."
+)
+
 # The languages seeded at 0 so the quality board has a series per expected language from the start.
 _SEEDED_LANGUAGES = ("en", "unknown")
 _STORE_TABLES = ("article_sources", "articles", "entities", "quotes", "topics", "dead_letters")
@@ -233,6 +242,10 @@ def registry_for(stage: Stage) -> CollectorRegistry:
     """The registry one stage's process serves: core series and its own, labelled children at 0."""
     _initialise(stage)
     return _registry([*CORE, *OWN[stage]])
+
+
+def backfill_registry() -> CollectorRegistry:
+    return _registry([BACKFILL_PUBLISHED, BACKFILL_REMAINING])
 
 
 def lag_exporter_registry() -> CollectorRegistry:

@@ -29,6 +29,7 @@ from typing import Protocol
 from pydantic import BaseModel, ValidationError
 
 from services.contracts import CleanedArticle, DeadLetter, DeadLetterReason, EnrichedArticle, Stage, Topics
+from services.contracts.headers import Header
 from services.runtime import deadletters, metrics
 from services.runtime.errors import TransientError
 from services.runtime.health import Health
@@ -193,7 +194,13 @@ class Runner:
         refused = {(d.original.topic, d.original.partition, d.original.offset) for d in dead if d.original is not None}
         for envelope in envelopes:
             position = (envelope.message.topic, envelope.message.partition, envelope.message.offset)
-            if isinstance(envelope.event, CleanedArticle | EnrichedArticle) and position not in refused:
+            backfill = envelope.message.header(Header.BACKFILL_OF) is not None
+            # A backfilled article is old news brought up to date: it would swamp the live latency series.
+            if (
+                isinstance(envelope.event, CleanedArticle | EnrichedArticle)
+                and position not in refused
+                and not backfill
+            ):
                 seen_at = metrics.seen_at_seconds(envelope.message.headers, envelope.event.ingested_at.timestamp())
                 metrics.END_TO_END_SECONDS.labels(self._stage).observe(max(0.0, durable_at - seen_at))
         metrics.MESSAGES_PROCESSED.labels(self._stage, metrics.Outcome.DEAD_LETTER).inc(len(dead))

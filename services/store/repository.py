@@ -269,3 +269,25 @@ class Repository:
                 " WHERE dead_letter_id = %s",
                 [(mark.redriven_to, mark.dead_letter_id) for mark in marks],
             )
+
+    # -- small writes of other modules (backfill state: services.store.backfills) -------------------------
+
+    def write(self, statements: Sequence[Statement]) -> None:
+        """Run each statement over its rows (``executemany``), all in one transaction."""
+        conn = self._connection()
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                for statement in statements:
+                    cur.executemany(statement.sql, [tuple(r) for r in statement.rows])
+        except psycopg.OperationalError as exc:
+            self.close()
+            raise TransientError(f"Postgres write failed: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One parameterised write and the rows it runs over (one execution per row)."""
+
+    sql: str
+    # JSON goes as text with a ``%s::jsonb`` cast in ``sql``, so callers need no psycopg type.
+    rows: Sequence[Sequence[object]]
