@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.tokens import Doc
@@ -389,6 +390,69 @@ def idf_function(doc_freq: Mapping[str, int], n_docs: int) -> Callable[[str], fl
     return idf
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """One decision to record: the article, where it went and the story state after it joined."""
+
+    features: StoryFeatures
+    decision: Decision
+    state: StoryState
+    founded: bool
+
+
+class StoryStatePort(Protocol):
+    """What story assignment needs of a storage. ``assign_story`` calls these inside one transaction of
+    the store that owns the port, which must keep other writers out of it until ``record`` is committed."""
+
+    def known_story(self, article_id: str) -> str | None:
+        """The story this article was already assigned to (a redelivery), if any."""
+        ...
+
+    def quote_hits(self, quote_shingles: frozenset[int]) -> Mapping[str, int]:
+        """Per story, how many of these quote 4-grams occur in its members' texts."""
+        ...
+
+    def stories_with_keys(self, keys: frozenset[str]) -> set[str]:
+        """Stories having one of these entity or place ids."""
+        ...
+
+    def recent_states(self, story_ids: set[str], limit: int) -> list[StoryState]:
+        """The states of at most ``limit`` of these stories, most recently updated first (ties: story id).
+        The caller may mutate them; ``record`` is then called with the one it changed."""
+        ...
+
+    def doc_freq(self, terms: set[str]) -> tuple[Mapping[str, int], int]:
+        """Document frequencies of these terms and the number of documents seen."""
+        ...
+
+    def record(self, assignment: Assignment) -> None:
+        """Persist the assignment, the story state, its new keys and shingles, and the counts."""
+        ...
+
+
+def assign_story(port: StoryStatePort, features: StoryFeatures) -> Decision:
+    """The one assignment algorithm: candidates (shared ids, echoed quotes) -> IDF -> choose -> merge."""
+    known = port.known_story(features.article_id)
+    if known is not None:
+        return Decision(story_id=known, joined=True, score=1.0)
+    hits = port.quote_hits(features.quote_shingles)
+    ids = set(hits) | port.stories_with_keys(features.entities | features.places)
+    candidates = port.recent_states(ids, MAX_CANDIDATES) if ids else []
+    # Document frequencies for every term either side of a comparison uses: the article's and the
+    # candidate centroids' (a story term missing here would get the maximum IDF and skew norms).
+    terms = set(features.terms)
+    for c in candidates:
+        terms.update(c.terms)
+    doc_freq, n_docs = port.doc_freq(terms)
+    decision = choose_story(features, candidates, idf_function(doc_freq, n_docs), hits)
+    if decision.joined:
+        state = merge(next(s for s in candidates if s.story_id == decision.story_id), features)
+    else:
+        state = new_story(features, decision.story_id)
+    port.record(Assignment(features=features, decision=decision, state=state, founded=not decision.joined))
+    return decision
+
+
 class StoryStore(Protocol):
     """Where story state lives; ``assign`` must be atomic with respect to other writers."""
 
@@ -396,7 +460,7 @@ class StoryStore(Protocol):
 
 
 class InMemoryStoryStore:
-    """Process-local store with the same semantics as the sqlite adapter (tests, benchmarks).
+    """Process-local store (tests, benchmarks): the port over dictionaries, one writer.
 
     Candidates are the stories sharing an entity or place id with the article or holding one of its
     quote 4-grams (both indexed), not every story, so assignment does not slow down as stories pile up.
@@ -405,45 +469,111 @@ class InMemoryStoryStore:
     def __init__(self) -> None:
         self.stories: dict[str, StoryState] = {}
         self.assignments: dict[str, str] = {}
-        self.doc_freq: Counter[str] = Counter()
+        self.doc_freq_counts: Counter[str] = Counter()
         self.n_docs = 0
         self._seq: dict[str, int] = {}
         self._keys: dict[str, set[str]] = {}
         self._shingles: dict[int, set[str]] = {}
 
     def assign(self, features: StoryFeatures) -> Decision:
-        known = self.assignments.get(features.article_id)
-        if known is not None:
-            return Decision(story_id=known, joined=True, score=1.0)
-        hits = self._quote_hits(features)
-        ids = set(hits)
-        for k in features.entities | features.places:
-            ids |= self._keys.get(k, set())
-        ranked = sorted(ids, key=lambda i: (-self._seq[i], i))[:MAX_CANDIDATES]
-        idf = idf_function(self.doc_freq, self.n_docs)
-        decision = choose_story(features, [self.stories[i] for i in ranked], idf, hits)
-        if decision.joined:
-            merge(self.stories[decision.story_id], features)
-        else:
-            self.stories[decision.story_id] = new_story(features, decision.story_id)
-        self._seq[decision.story_id] = self.n_docs
-        for k in features.entities | features.places:
-            self._keys.setdefault(k, set()).add(decision.story_id)
-        for h in features.text_shingles:
-            self._shingles.setdefault(h, set()).add(decision.story_id)
-        self.assignments[features.article_id] = decision.story_id
-        self.doc_freq.update(features.terms.keys())
-        self.n_docs += 1
-        return decision
+        return assign_story(self, features)
 
-    def _quote_hits(self, features: StoryFeatures) -> Counter[str]:
+    # -- the port --------------------------------------------------------------------------------
+
+    def known_story(self, article_id: str) -> str | None:
+        return self.assignments.get(article_id)
+
+    def quote_hits(self, quote_shingles: frozenset[int]) -> Mapping[str, int]:
         hits: Counter[str] = Counter()
-        for h in features.quote_shingles:
+        for h in quote_shingles:
             hits.update(self._shingles.get(h, ()))
         return hits
 
+    def stories_with_keys(self, keys: frozenset[str]) -> set[str]:
+        ids: set[str] = set()
+        for k in keys:
+            ids |= self._keys.get(k, set())
+        return ids
+
+    def recent_states(self, story_ids: set[str], limit: int) -> list[StoryState]:
+        ranked = sorted(story_ids, key=lambda i: (-self._seq[i], i))[:limit]
+        return [self.stories[i] for i in ranked]
+
+    def doc_freq(self, terms: set[str]) -> tuple[Mapping[str, int], int]:
+        return self.doc_freq_counts, self.n_docs
+
+    def record(self, assignment: Assignment) -> None:
+        f, story_id = assignment.features, assignment.state.story_id
+        self.stories[story_id] = assignment.state
+        self._seq[story_id] = self.n_docs
+        for k in f.entities | f.places:
+            self._keys.setdefault(k, set()).add(story_id)
+        for h in f.text_shingles:
+            self._shingles.setdefault(h, set()).add(story_id)
+        self.assignments[f.article_id] = story_id
+        self.doc_freq_counts.update(f.terms.keys())
+        self.n_docs += 1
+
+    # -- diagnostics -----------------------------------------------------------------------------
+
+    def _quote_hits(self, features: StoryFeatures) -> Mapping[str, int]:
+        return self.quote_hits(features.quote_shingles)
+
     def scores(self, features: StoryFeatures) -> dict[str, float | None]:
         """Diagnostics: the score against every story (None: gated), as ``assign`` would compute it."""
-        hits = self._quote_hits(features)
-        idf = idf_function(self.doc_freq, self.n_docs)
-        return {i: similarity(features, s, idf, hits[i]) for i, s in self.stories.items()}
+        hits = self.quote_hits(features.quote_shingles)
+        idf = idf_function(self.doc_freq_counts, self.n_docs)
+        return {i: similarity(features, s, idf, hits.get(i, 0)) for i, s in self.stories.items()}
+
+
+# -- state codec (shared by the sqlite and Postgres adapters) ------------------------------------
+
+
+def state_to_json(s: StoryState) -> str:
+    return json.dumps(
+        {
+            "published_first": _iso(s.published_first),
+            "published_last": _iso(s.published_last),
+            "ingested_first": _iso(s.ingested_first),
+            "ingested_last": _iso(s.ingested_last),
+            "n_articles": s.n_articles,
+            "years": sorted(s.years),
+            "event_dates": sorted(s.event_dates),
+            "entities": dict(sorted(s.entities.items())),
+            "places": dict(sorted(s.places.items())),
+            "terms": dict(sorted(s.terms.items())),
+            "quote_shingles": sorted(s.quote_shingles),
+        },
+        separators=(",", ":"),
+    )
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _date(raw: Any) -> dt.date | None:
+    return dt.date.fromisoformat(raw) if raw else None
+
+
+def state_from_json(story_id: str, raw: str) -> StoryState:
+    d: dict[str, Any] = json.loads(raw)
+    if "first_day" in d:
+        # Earlier format: one range, publication dates only when every member had one.
+        kind = "published" if d.get("days_published") else "ingested"
+        d[f"{kind}_first"], d[f"{kind}_last"] = d["first_day"], d["last_day"]
+    return StoryState(
+        story_id=story_id,
+        published_first=_date(d.get("published_first")),
+        published_last=_date(d.get("published_last")),
+        ingested_first=_date(d.get("ingested_first")),
+        ingested_last=_date(d.get("ingested_last")),
+        n_articles=int(d["n_articles"]),
+        years=set(d["years"]),
+        event_dates=set(d["event_dates"]),
+        entities=Counter(d["entities"]),
+        places=Counter(d["places"]),
+        terms={k: float(v) for k, v in d["terms"].items()},
+        # Earlier states held word trigrams as strings; they cannot match hashed 4-grams.
+        quote_shingles={int(h) for h in d.get("quote_shingles", []) if isinstance(h, int)},
+    )

@@ -7,13 +7,15 @@ published (article and dead-letter ids) so a one-shot job can wait for them down
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import sys
 from pathlib import Path
 
 from services.contracts import Stage, Topics
 from services.ingest.dedup import NearDuplicateIndex
 from services.ingest.formats import ExtractionOptions
-from services.ingest.ledger import Ledger
+from services.ingest.ledger import IngestLedger, Ledger
 from services.ingest.quarantine import Quarantine
 from services.ingest.service import IngestService
 from services.ingest.settings import IngestSettings
@@ -25,7 +27,22 @@ from services.runtime.lifecycle import start_process
 _S3_CHECKPOINT = "s3-listing"
 
 
-def build_source(settings: IngestSettings, ledger: Ledger, watch: bool) -> BucketSource:
+def build_ledger(settings: IngestSettings) -> IngestLedger:
+    if settings.ingest_ledger == "postgres":
+        if settings.database_url is None:
+            print("ingest: INGEST_LEDGER=postgres needs DATABASE_URL", file=sys.stderr)
+            sys.exit(2)
+        from services.ingest.postgres_ledger import PostgresLedger
+
+        ledger = PostgresLedger(
+            settings.database_url.get_secret_value(), lease=dt.timedelta(seconds=settings.ingest_lease_seconds)
+        )
+        ledger.migrate()  # ingest may start before the store: it applies its own tables
+        return ledger
+    return Ledger(settings.ledger_path)
+
+
+def build_source(settings: IngestSettings, ledger: IngestLedger, watch: bool) -> BucketSource:
     if settings.ingest_source == "s3":
         # Imported here so a local-only deployment never loads boto3.
         from services.ingest.sources.s3 import S3BucketSource
@@ -56,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = IngestSettings()
     stop, health = start_process(Stage.INGEST, settings)
     ensure_topics(settings, [topic.value for topic in Topics])
-    ledger = Ledger(settings.ledger_path)
+    ledger = build_ledger(settings)
     source = build_source(settings, ledger, watch=not args.until_idle)
     producer = EventProducer(settings, client_id="newsflow-ingest")
     service = IngestService(

@@ -25,7 +25,7 @@ from services.ingest.formats import (
     detect_format,
     extract_articles,
 )
-from services.ingest.ledger import Ledger
+from services.ingest.ledger import IngestLedger
 from services.ingest.quarantine import Quarantine
 from services.ingest.sources import BucketSource, ObjectUnreadable, ObjectVanished, ObjectVersion
 from services.runtime import deadletters, metrics
@@ -60,7 +60,7 @@ class IngestService:
         self,
         *,
         source: BucketSource,
-        ledger: Ledger,
+        ledger: IngestLedger,
         producer: EventProducer,
         quarantine: Quarantine,
         options: ExtractionOptions,
@@ -77,8 +77,12 @@ class IngestService:
         self._publish_batch = publish_batch
         self._health = health
         self.report = RunReport()
-        for article_id, signature in ledger.signatures():
-            near_duplicates.add(article_id, signature)
+        self._load_signatures()
+
+    def _load_signatures(self) -> None:
+        # Other replicas sharing the ledger add signatures too: read the new ones before each scan.
+        for article_id, signature in self._ledger.new_signatures():
+            self._near_duplicates.add(article_id, signature)
 
     def run(self, stop: threading.Event, scan_interval_s: float, until_idle: bool) -> None:
         """Scan until stopped; with ``until_idle``, return after a scan that found nothing new."""
@@ -101,24 +105,29 @@ class IngestService:
 
     def scan_once(self, stop: threading.Event) -> int:
         """Handle every new object version once; return how many there were."""
+        self._load_signatures()
         pending: list[ObjectVersion] = []
         found = 0
         seen: set[tuple[str, str]] = set()
         for obj in self._source.list_versions():
             # A notification and the listing may both name the same version in one scan.
-            if (obj.uri, obj.version) in seen or self._ledger.is_done(obj.uri, obj.version):
+            if (obj.uri, obj.version) in seen:
                 continue
             seen.add((obj.uri, obj.version))
             pending.append(obj)
-            found += 1
             if len(pending) >= self._publish_batch:
-                self._handle_batch(pending)
+                found += self._claim_and_handle(pending)
                 pending = []
                 if stop.is_set():
                     return found
-        if pending:
-            self._handle_batch(pending)
-        return found
+        return found + self._claim_and_handle(pending)
+
+    def _claim_and_handle(self, listed: list[ObjectVersion]) -> int:
+        """Handle the listed versions the ledger gives this process (not done, not leased elsewhere)."""
+        claimed = self._ledger.claim(listed)
+        if claimed:
+            self._handle_batch(claimed)
+        return len(claimed)
 
     def _handle_batch(self, batch: list[ObjectVersion]) -> None:
         started = time.monotonic()

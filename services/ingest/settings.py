@@ -20,7 +20,14 @@ class IngestSettings(ServiceSettings):
     ingest_publish_batch: int = 32
     ingest_near_duplicate_threshold: float = 0.8
     ingest_quarantine_dir: Path | None = None  # default: $NEWSFLOW_HOME/quarantine
+    # Which object versions are done: a SQLite file for one ingest process (local stack), or Postgres
+    # (DATABASE_URL) for several replicas over one bucket, which divide it by leasing object versions.
+    ingest_ledger: Literal["sqlite", "postgres"] = "sqlite"
     ingest_ledger_path: Path | None = None  # default: $NEWSFLOW_HOME/ingest-ledger.sqlite3
+    database_url: SecretStr | None = None
+    # A version claimed by a replica that died is claimed by another once this has passed; longer than
+    # the slowest batch of INGEST_PUBLISH_BATCH objects takes.
+    ingest_lease_seconds: float = 300.0
 
     s3_endpoint_url: str | None = None
     s3_bucket: str = "newsflow-inbox"

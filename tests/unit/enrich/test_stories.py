@@ -150,6 +150,7 @@ def test_sqlite_reads_states_of_the_earlier_format(tmp_path: Path) -> None:
         )
         store._conn.execute("INSERT INTO stories (story_id, seq, state) VALUES ('story-old', 1, ?)", (old,))
         store._conn.execute("INSERT INTO story_keys (key, story_id) VALUES ('person:wang-yi', 'story-old')")
-        state = store._candidates(feat("x", dt.date(2022, 3, 30), MEETING), set())[0]
+        x = feat("x", dt.date(2022, 3, 30), MEETING)
+        state = store.recent_states(store.stories_with_keys(x.entities | x.places), 10)[0]
     assert (state.published_first, state.published_last) == (dt.date(2022, 3, 30), dt.date(2022, 3, 31))
     assert state.ingested_first is None and state.quote_shingles == set()
