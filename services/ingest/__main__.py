@@ -21,7 +21,7 @@ from services.ingest.service import IngestService
 from services.ingest.settings import IngestSettings
 from services.ingest.sources import BucketSource
 from services.ingest.sources.local import LocalFolderSource
-from services.runtime.kafka import EventProducer, ensure_topics
+from services.runtime.kafka import EventProducer, NotificationConsumer, ensure_topics
 from services.runtime.lifecycle import start_process
 
 _S3_CHECKPOINT = "s3-listing"
@@ -60,6 +60,16 @@ def build_source(settings: IngestSettings, ledger: IngestLedger, watch: bool) ->
             load_checkpoint=lambda: ledger.checkpoint(_S3_CHECKPOINT),
             save_checkpoint=lambda value: ledger.save_checkpoint(_S3_CHECKPOINT, value),
             notification_queue_url=settings.s3_notification_queue_url,
+            notification_feed=(
+                NotificationConsumer(
+                    settings,
+                    topic=settings.s3_notification_topic,
+                    group_id=settings.s3_notification_group_id,
+                    client_id="newsflow-ingest-notifications",
+                )
+                if settings.s3_notification_topic
+                else None
+            ),
         )
     return LocalFolderSource(settings.ingest_inbox, settings.ingest_settle_seconds, watch=watch)
 

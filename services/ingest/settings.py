@@ -40,6 +40,9 @@ class IngestSettings(ServiceSettings):
     s3_full_rescan_interval_seconds: float = 300.0
     # SQS queue receiving the bucket's ObjectCreated notifications (directly or via SNS), if any.
     s3_notification_queue_url: str | None = None
+    # Or a Kafka topic receiving them (MinIO's Kafka notification target), read by this consumer group.
+    s3_notification_topic: str | None = None
+    s3_notification_group_id: str = "newsflow-ingest-notifications"
 
     @property
     def quarantine_dir(self) -> Path:
