@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from services.localstack import EmbeddedPostgres
 ROOT = Path(__file__).resolve().parents[1]
 QUOTES = ROOT.parent / "shared" / "eval" / "quotes" / "articles.jsonl.gz"
 OUT = ROOT / "bench" / "results" / "story_state.md"
-N_DOCS = 400
+N_DOCS = 200
 REPEATS = 3
 RETENTION = dt.timedelta(days=3650)
 
@@ -67,7 +68,9 @@ def timed(features: list[StoryFeatures], stores: list[StoryStore]) -> tuple[floa
 
 
 def main() -> None:
+    started = time.perf_counter()
     features = load_features()
+    print(f"features of {len(features)} articles in {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)
     results: dict[str, list[float]] = {}
     decisions: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="newsflow-bench-") as folder:
@@ -113,6 +116,7 @@ def main() -> None:
             for run in range(REPEATS):
                 for name, kind in kinds.items():
                     ms, ids = kind(run)
+                    print(f"run {run}: {name}: {ms:.2f} ms/article", file=sys.stderr, flush=True)
                     results.setdefault(name, []).append(ms)
                     decisions[name] = ids
         finally:

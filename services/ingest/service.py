@@ -92,16 +92,16 @@ class IngestService:
             try:
                 found = self.scan_once(stop)
                 backoff = 0.5
+                self._health.set_ready(True)
+                if until_idle and found == 0 and not self._source.settling():
+                    return
+                # Waiting may read bucket notifications (SQS, Kafka): their faults back off too.
+                self._source.wait_for_changes(0.2 if until_idle else scan_interval_s)
             except TransientError as exc:
                 metrics.TRANSIENT_ERRORS.labels(Stage.INGEST).inc()
                 log.warning("transient fault, backing off", extra={"error": str(exc), "backoff_s": backoff})
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
-                continue
-            self._health.set_ready(True)
-            if until_idle and found == 0 and not self._source.settling():
-                return
-            self._source.wait_for_changes(0.2 if until_idle else scan_interval_s)
 
     def scan_once(self, stop: threading.Event) -> int:
         """Handle every new object version once; return how many there were."""
