@@ -8,9 +8,11 @@ The lock is held for a handful of indexed statements (about a millisecond on a l
 than the spaCy time per article, so it does not bound throughput until dozens of replicas.
 
 Per article: one statement for the lock, one each for redelivery, quote hits, keyed candidates,
-candidate versions and document frequencies, then one pipelined write. Candidate states are cached in
-the process by story id and version (``seq``): a state is read again only when another replica (or this
-one) changed it since. A failed transaction drops the cache, since ``merge`` mutates cached states.
+candidate versions, document-frequency changes and the document count, then one pipelined write; no
+per-article reload. Candidate states are cached by story id and version (``seq``): a state is read again
+only when another replica (or this one) changed it since. Document frequencies are cached too and kept
+exact by reading only the rows changed since the last read (``DocFreqCache``). A failed transaction
+drops the state cache, since ``merge`` mutates cached states.
 
 Stories not updated for ``retention`` are pruned (with their keys, shingles and assignments) at most
 every ``prune_interval_s``; document frequencies are kept (they are the IDF corpus, bounded by the
@@ -27,8 +29,10 @@ from collections.abc import Mapping
 from services.enrich.stories import (
     Assignment,
     Decision,
+    DocFreqCache,
     StoryFeatures,
     StoryState,
+    StoryStateCache,
     assign_story,
     state_from_json,
     state_to_json,
@@ -39,7 +43,6 @@ log = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock key of story assignment ("nfst"); distinct from the migration lock.
 ASSIGNMENT_LOCK_KEY = 0x6E667374
-MAX_CACHED_STATES = 20_000
 
 
 def migrations() -> list[tuple[str, str]]:
@@ -58,7 +61,8 @@ class PostgresStoryStore:
         self._retention = retention
         self._prune_interval_s = prune_interval_s
         self._last_prune = time.monotonic()
-        self._cache: dict[str, tuple[int, StoryState]] = {}
+        self._cache = StoryStateCache()
+        self._doc_freq = DocFreqCache()
         self._conn: Connection | None = None  # the connection of the transaction in progress
 
     def migrate(self) -> list[str]:
@@ -96,11 +100,21 @@ class PostgresStoryStore:
                 "DELETE FROM story_states WHERE updated_at < now() - %s RETURNING story_id", (self._retention,)
             ).fetchall()
         self._last_prune = time.monotonic()
-        for (story_id,) in rows:
-            self._cache.pop(str(story_id), None)
+        self._cache.clear()
         if rows:
             log.info("pruned stories", extra={"stories": len(rows), "retention_days": self._retention.days})
         return len(rows)
+
+    def document_frequencies(self, terms: set[str]) -> tuple[Mapping[str, int], int]:
+        """Diagnostics: the document frequencies (through the cache) and document count assignment uses."""
+        with self._db.transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (ASSIGNMENT_LOCK_KEY,))
+            self._conn = conn
+            try:
+                frequencies, n_docs = self.doc_freq(terms)
+                return {t: frequencies.get(t, 0) for t in terms}, n_docs
+            finally:
+                self._conn = None
 
     def story_of(self, article_id: str) -> str | None:
         with self._db.transaction() as conn:
@@ -154,19 +168,30 @@ class PostgresStoryStore:
                 (sorted(story_ids), limit),
             ).fetchall()
         ]
-        stale = [story_id for story_id, seq in ranked if self._cache.get(story_id, (None,))[0] != seq]
+        stale = self._cache.stale(ranked)
         if stale:
             for story_id, seq, state in conn.execute(
                 "SELECT story_id, seq, state FROM story_states WHERE story_id = ANY(%s)", (stale,)
             ).fetchall():
-                self._cache[str(story_id)] = (int(str(seq)), state_from_json(str(story_id), str(state)))
-        return [self._cache[story_id][1] for story_id, _seq in ranked]
+                self._cache.put(str(story_id), int(str(seq)), state_from_json(str(story_id), str(state)))
+        return [self._cache.get(story_id) for story_id, _seq in ranked]
 
     def doc_freq(self, terms: set[str]) -> tuple[Mapping[str, int], int]:
-        conn = self._tx()
-        rows = conn.execute("SELECT term, df FROM story_doc_freq WHERE term = ANY(%s)", (sorted(terms),)).fetchall()
+        conn, cache = self._tx(), self._doc_freq
+        if cache.watermark is None:
+            row = conn.execute("SELECT coalesce(max(seq), 0) FROM story_doc_freq").fetchone()
+            cache.start(int(str(row[0])) if row else 0)
+        else:
+            changed = conn.execute(
+                "SELECT term, df, seq FROM story_doc_freq WHERE seq > %s", (cache.watermark,)
+            ).fetchall()
+            cache.apply((str(t), int(str(df)), int(str(seq))) for t, df, seq in changed)
+        missing = cache.missing(terms)
+        if missing:
+            rows = conn.execute("SELECT term, df FROM story_doc_freq WHERE term = ANY(%s)", (missing,)).fetchall()
+            cache.fill(missing, {str(t): int(str(df)) for t, df in rows})
         n_docs = conn.execute("SELECT value FROM story_counters WHERE name = 'n_docs'").fetchone()
-        return {str(t): int(str(df)) for t, df in rows}, int(str(n_docs[0])) if n_docs else 0
+        return cache.frequencies, int(str(n_docs[0])) if n_docs else 0
 
     def record(self, assignment: Assignment) -> None:
         conn, state, f = self._tx(), assignment.state, assignment.features
@@ -191,14 +216,13 @@ class PostgresStoryStore:
                 "INSERT INTO story_assignments (article_id, story_id) VALUES (%s, %s)", (f.article_id, story_id)
             )
             conn.execute(
-                "INSERT INTO story_doc_freq (term, df) SELECT unnest(%s::text[]), 1"
-                " ON CONFLICT (term) DO UPDATE SET df = story_doc_freq.df + 1",
+                "INSERT INTO story_doc_freq (term, df, seq) SELECT t, 1, nextval('story_doc_freq_seq')"
+                " FROM unnest(%s::text[]) AS t"
+                " ON CONFLICT (term) DO UPDATE SET df = story_doc_freq.df + 1, seq = EXCLUDED.seq",
                 (sorted(f.terms),),
             )
             conn.execute("UPDATE story_counters SET value = value + 1 WHERE name = 'n_docs'")
             seq = conn.execute("SELECT seq FROM story_states WHERE story_id = %s", (story_id,))
         row = seq.fetchone()
-        if len(self._cache) >= MAX_CACHED_STATES:
-            self._cache.clear()
         if row is not None:
-            self._cache[story_id] = (int(str(row[0])), state)
+            self._cache.put(story_id, int(str(row[0])), state)

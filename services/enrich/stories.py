@@ -208,15 +208,39 @@ def shingles(text: str) -> set[int]:
     }
 
 
-def _cosine(a: Mapping[str, float], b: Mapping[str, float], idf: Callable[[str], float]) -> float:
+@dataclass(frozen=True)
+class _Weights:
+    """An article's IDF-weighted terms and their norm, computed once per article, not per candidate."""
+
+    weights: dict[str, float]
+    norm: float
+
+
+def _weights(terms: Mapping[str, float], idf: Callable[[str], float]) -> _Weights:
+    weighted = {t: v * idf(t) for t, v in terms.items()}
+    return _Weights(weighted, math.sqrt(sum(w * w for w in weighted.values())))
+
+
+def _cosine(a: Mapping[str, float], b: Mapping[str, float], idf: Callable[[str], float], wa: _Weights) -> float:
     if not a or not b:
         return 0.0
-    wa = {t: v * idf(t) for t, v in a.items()}
     small, large = (a, b) if len(a) <= len(b) else (b, a)
-    dot = sum(wa[t] * idf(t) * b[t] for t in small if t in large)
-    na = math.sqrt(sum(w * w for w in wa.values()))
+    dot = sum(wa.weights[t] * idf(t) * b[t] for t in small if t in large)
     nb = math.sqrt(sum((v * idf(t)) ** 2 for t, v in b.items()))
-    return dot / (na * nb) if na and nb else 0.0
+    return dot / (wa.norm * nb) if wa.norm and nb else 0.0
+
+
+def _memoised(idf: Callable[[str], float]) -> Callable[[str], float]:
+    """IDF per term once per article: the same terms recur across every candidate's centroid."""
+    known: dict[str, float] = {}
+
+    def cached(term: str) -> float:
+        value = known.get(term)
+        if value is None:
+            value = known[term] = idf(term)
+        return value
+
+    return cached
 
 
 def _weighted_jaccard(a: Iterable[str], b: Iterable[str], idf: Callable[[str], float]) -> float:
@@ -314,9 +338,15 @@ def echo_count(f: StoryFeatures, s: StoryState, quote_hits: int) -> int:
 
 def similarity(f: StoryFeatures, s: StoryState, idf: Callable[[str], float], quote_hits: int = 0) -> float | None:
     """Score in 0..1, or None when a hard gate rules the story out."""
+    return _similarity(f, s, idf, quote_hits, _weights(f.terms, idf))
+
+
+def _similarity(
+    f: StoryFeatures, s: StoryState, idf: Callable[[str], float], quote_hits: int, wa: _Weights
+) -> float | None:
     if _gated(f, s):
         return None
-    text = _cosine(f.terms, s.terms, idf)
+    text = _cosine(f.terms, s.terms, idf, wa)
     ents = _weighted_jaccard(f.entities | f.places, set(s.entities) | set(s.places), idf)
     echoed = echo_count(f, s, quote_hits)
     echo = min(1.0, max(0, echoed - ECHO_FREE) / (ECHO_FULL - ECHO_FREE))
@@ -332,9 +362,11 @@ def choose_story(
 ) -> Decision:
     """Join the best-scoring candidate that passes ``JOIN_THRESHOLD``, else found ``story-<article_id>``."""
     hits = quote_hits or {}
+    idf = _memoised(idf)
+    wa = _weights(f.terms, idf)
     best: tuple[float, str] | None = None
     for s in candidates:
-        score = similarity(f, s, idf, hits.get(s.story_id, 0))
+        score = _similarity(f, s, idf, hits.get(s.story_id, 0), wa)
         if score is None or score < JOIN_THRESHOLD:
             continue
         # Ties break on story id so the choice never depends on candidate order.
@@ -524,6 +556,72 @@ class InMemoryStoryStore:
         hits = self.quote_hits(features.quote_shingles)
         idf = idf_function(self.doc_freq_counts, self.n_docs)
         return {i: similarity(features, s, idf, hits.get(i, 0)) for i, s in self.stories.items()}
+
+
+# -- caches of the persistent adapters (SQLite, Postgres) ---------------------------------------
+
+
+class StoryStateCache:
+    """Parsed candidate states by story id and version (``seq``, bumped at every update), so a store
+    reads and parses again only the candidates another writer (or this one) changed since. ``merge``
+    mutates cached states in place: a store clears the cache when its transaction fails."""
+
+    def __init__(self, max_states: int = 20_000) -> None:
+        self._states: dict[str, tuple[int, StoryState]] = {}
+        self._max_states = max_states
+
+    def stale(self, versions: Iterable[tuple[str, int]]) -> list[str]:
+        return [story_id for story_id, seq in versions if self._states.get(story_id, (None,))[0] != seq]
+
+    def put(self, story_id: str, seq: int, state: StoryState) -> None:
+        if len(self._states) >= self._max_states and story_id not in self._states:
+            self._states.clear()  # bounded memory; the next candidates are simply read again
+        self._states[story_id] = (seq, state)
+
+    def get(self, story_id: str) -> StoryState:
+        return self._states[story_id][1]
+
+    def clear(self) -> None:
+        self._states.clear()
+
+
+class DocFreqCache:
+    """Document frequencies of the terms looked up so far, kept exact without re-reading them: every
+    changed row carries a sequence value, and before each use the store applies the rows changed since
+    ``watermark`` (by any writer), then reads the terms it has never looked up. Writers hold the store's
+    write lock from stamping to commit, so no change can commit behind the watermark."""
+
+    def __init__(self, max_terms: int = 1_000_000) -> None:
+        self.watermark: int | None = None  # None: not yet read from the store
+        self._df: dict[str, int] = {}
+        self._max_terms = max_terms
+
+    def start(self, watermark: int) -> None:
+        """Begin at the store's current greatest sequence value, with nothing cached."""
+        self.watermark = watermark
+        self._df.clear()
+
+    def apply(self, changes: Iterable[tuple[str, int, int]]) -> None:
+        """(term, df, seq) rows changed since the watermark."""
+        for term, df, seq in changes:
+            if term in self._df:
+                self._df[term] = df
+            if self.watermark is None or seq > self.watermark:
+                self.watermark = seq
+
+    def missing(self, terms: Iterable[str]) -> list[str]:
+        """The terms to read from the store before ``frequencies`` covers ``terms``."""
+        if len(self._df) > self._max_terms:
+            self._df.clear()  # bounded memory; cleared terms are read again when next needed
+        return sorted(t for t in terms if t not in self._df)
+
+    def fill(self, asked: Iterable[str], found: Mapping[str, int]) -> None:
+        for term in asked:
+            self._df[term] = found.get(term, 0)  # 0 is cached too: a later first use arrives as a change
+
+    @property
+    def frequencies(self) -> Mapping[str, int]:
+        return self._df
 
 
 # -- state codec (shared by the sqlite and Postgres adapters) ------------------------------------

@@ -17,8 +17,10 @@ from pathlib import Path
 from services.enrich.stories import (
     Assignment,
     Decision,
+    DocFreqCache,
     StoryFeatures,
     StoryState,
+    StoryStateCache,
     assign_story,
     state_from_json,
     state_to_json,
@@ -79,6 +81,24 @@ class SqliteStoryStore:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         self._conn.executescript(_SCHEMA)
+        self._add_doc_freq_seq()
+        self._cache = StoryStateCache()
+        self._doc_freq_cache = DocFreqCache()
+
+    def _add_doc_freq_seq(self) -> None:
+        """Files written before document frequencies carried a change sequence get the column (once,
+        under the write lock: several processes may open an old file at the same time)."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(doc_freq)")}
+            if "seq" not in columns:
+                conn.execute("ALTER TABLE doc_freq ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+            conn.execute("CREATE INDEX IF NOT EXISTS doc_freq_seq ON doc_freq (seq)")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         self._conn.close()
@@ -102,6 +122,7 @@ class SqliteStoryStore:
             return decision
         except BaseException:
             conn.execute("ROLLBACK")
+            self._cache.clear()  # merge may have changed a cached state that was not committed
             raise
 
     # -- the port (called inside ``assign``'s transaction) ------------------------------------------
@@ -111,16 +132,18 @@ class SqliteStoryStore:
 
     def record(self, assignment: Assignment) -> None:
         conn, state, f = self._conn, assignment.state, assignment.features
+        seq = self._next_seq()
         if assignment.founded:
             conn.execute(
                 "INSERT INTO stories (story_id, seq, state) VALUES (?, ?, ?)",
-                (state.story_id, self._next_seq(), state_to_json(state)),
+                (state.story_id, seq, state_to_json(state)),
             )
         else:
             conn.execute(
                 "UPDATE stories SET state = ?, seq = ? WHERE story_id = ?",
-                (state_to_json(state), self._next_seq(), state.story_id),
+                (state_to_json(state), seq, state.story_id),
             )
+        self._cache.put(state.story_id, seq, state)
         conn.executemany(
             "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?, ?)",
             [(k, state.story_id) for k in sorted(f.entities | f.places)],
@@ -130,9 +153,11 @@ class SqliteStoryStore:
             [(h, state.story_id) for h in sorted(f.text_shingles)],
         )
         conn.execute("INSERT INTO assignments (article_id, story_id) VALUES (?, ?)", (f.article_id, state.story_id))
+        # The article's sequence value stamps its document-frequency changes (DocFreqCache).
         conn.executemany(
-            "INSERT INTO doc_freq (term, df) VALUES (?, 1) ON CONFLICT(term) DO UPDATE SET df = df + 1",
-            [(t,) for t in sorted(f.terms)],
+            "INSERT INTO doc_freq (term, df, seq) VALUES (?, 1, ?)"
+            " ON CONFLICT(term) DO UPDATE SET df = df + 1, seq = excluded.seq",
+            [(t, seq) for t in sorted(f.terms)],
         )
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('n_docs', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1"
@@ -176,24 +201,47 @@ class SqliteStoryStore:
         return ids
 
     def recent_states(self, story_ids: set[str], limit: int) -> list[StoryState]:
-        out: list[tuple[int, StoryState]] = []
+        ranked: list[tuple[str, int]] = []
         id_list = sorted(story_ids)
         for i in range(0, len(id_list), 500):
             chunk = id_list[i : i + 500]
             marks = ",".join("?" * len(chunk))
+            ranked += [
+                (str(story_id), int(seq))
+                for story_id, seq in self._conn.execute(
+                    f"SELECT story_id, seq FROM stories WHERE story_id IN ({marks})", chunk
+                )
+            ]
+        ranked.sort(key=lambda x: (-x[1], x[0]))
+        ranked = ranked[:limit]
+        stale = self._cache.stale(ranked)
+        for i in range(0, len(stale), 500):
+            chunk = stale[i : i + 500]
+            marks = ",".join("?" * len(chunk))
             for story_id, seq, state in self._conn.execute(
                 f"SELECT story_id, seq, state FROM stories WHERE story_id IN ({marks})", chunk
             ):
-                out.append((int(seq), state_from_json(str(story_id), str(state))))
-        out.sort(key=lambda x: (-x[0], x[1].story_id))
-        return [s for _seq, s in out[:limit]]
+                self._cache.put(str(story_id), int(seq), state_from_json(str(story_id), str(state)))
+        return [self._cache.get(story_id) for story_id, _seq in ranked]
 
     def doc_freq(self, terms: set[str]) -> tuple[Mapping[str, int], int]:
-        ordered = sorted(terms)
-        out: dict[str, int] = {}
-        for i in range(0, len(ordered), 500):
-            chunk = ordered[i : i + 500]
+        cache = self._doc_freq_cache
+        if cache.watermark is None:
+            row = self._conn.execute("SELECT coalesce(max(seq), 0) FROM doc_freq").fetchone()
+            cache.start(int(row[0]) if row else 0)
+        else:
+            cache.apply(
+                (str(t), int(df), int(seq))
+                for t, df, seq in self._conn.execute(
+                    "SELECT term, df, seq FROM doc_freq WHERE seq > ?", (cache.watermark,)
+                )
+            )
+        missing = cache.missing(terms)
+        found: dict[str, int] = {}
+        for i in range(0, len(missing), 500):
+            chunk = missing[i : i + 500]
             marks = ",".join("?" * len(chunk))
             for term, df in self._conn.execute(f"SELECT term, df FROM doc_freq WHERE term IN ({marks})", chunk):
-                out[str(term)] = int(df)
-        return out, self._meta("n_docs")
+                found[str(term)] = int(df)
+        cache.fill(missing, found)
+        return cache.frequencies, self._meta("n_docs")

@@ -107,6 +107,10 @@ def test_replicas_taking_turns_decide_as_one_process_would(database_url: str) ->
         got = [(a if i % 2 else b).assign(features(e, n)).story_id for i, (e, n) in enumerate(order)]
         # A redelivered article gets its story back and changes nothing.
         again = a.assign(features(*order[0]))
+        # Each replica's cached document frequencies are exact: it applied the other's changes.
+        terms = set(single.doc_freq_counts) | {"never-seen"}
+        exact = ({t: single.doc_freq_counts[t] for t in terms}, single.n_docs)
+        assert a.document_frequencies(terms) == exact and b.document_frequencies(terms) == exact
     assert got == expected
     assert again.story_id == expected[0]
     assert len(_stories(database_url)) == len(order)

@@ -32,10 +32,14 @@ CREATE TABLE story_assignments (
 CREATE INDEX story_assignments_story_id_idx ON story_assignments (story_id);
 
 -- Document frequencies over every article ever assigned (IDF), and the number of those articles.
+-- `seq` (from story_doc_freq_seq at each change) lets replicas read only what changed since they last looked.
 CREATE TABLE story_doc_freq (
     term  text PRIMARY KEY,
-    df    bigint NOT NULL
+    df    bigint NOT NULL,
+    seq   bigint NOT NULL
 );
+CREATE INDEX story_doc_freq_seq_idx ON story_doc_freq (seq);
+CREATE SEQUENCE story_doc_freq_seq;
 CREATE TABLE story_counters (
     name   text PRIMARY KEY,
     value  bigint NOT NULL
