@@ -1,5 +1,6 @@
 -- enrich's story state, shared by every enrich replica on any host (services/enrich/postgres_story_store.py).
 -- Written only under the advisory lock of an assignment, so reads inside it see a consistent state.
+-- No foreign keys: prune deletes a story's keys, shingles and assignments with it, in one statement.
 
 CREATE TABLE story_states (
     story_id    text PRIMARY KEY,
@@ -12,14 +13,14 @@ CREATE SEQUENCE story_seq;
 
 CREATE TABLE story_keys (
     key       text NOT NULL,
-    story_id  text NOT NULL REFERENCES story_states (story_id) ON DELETE CASCADE,
+    story_id  text NOT NULL,
     PRIMARY KEY (key, story_id)
 );
 CREATE INDEX story_keys_story_id_idx ON story_keys (story_id);
 
 CREATE TABLE story_shingles (
     shingle   bigint NOT NULL,
-    story_id  text   NOT NULL REFERENCES story_states (story_id) ON DELETE CASCADE,
+    story_id  text   NOT NULL,
     PRIMARY KEY (shingle, story_id)
 );
 CREATE INDEX story_shingles_story_id_idx ON story_shingles (story_id);
@@ -27,7 +28,7 @@ CREATE INDEX story_shingles_story_id_idx ON story_shingles (story_id);
 -- A redelivered article gets its recorded story back; pruned with its story.
 CREATE TABLE story_assignments (
     article_id  text PRIMARY KEY,
-    story_id    text NOT NULL REFERENCES story_states (story_id) ON DELETE CASCADE
+    story_id    text NOT NULL
 );
 CREATE INDEX story_assignments_story_id_idx ON story_assignments (story_id);
 
