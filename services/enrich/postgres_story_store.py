@@ -4,8 +4,8 @@ and its faults are ``services.runtime.postgres``).
 Correct under concurrency by serialising assignments: each runs in one transaction that first takes a
 transaction-level advisory lock, so two replicas seeing two articles of one event at once cannot both
 found a story (the second sees the first's committed story and joins it) nor lose a centroid update.
-The lock is held for a handful of indexed statements (about a millisecond on a local server), far less
-than the spaCy time per article, so it does not bound throughput until dozens of replicas.
+The lock is held from the first read to the commit, so one consumer group assigns one article at a
+time whatever its replica count (bench/results/story_state.md has the cost; spaCy runs outside it).
 
 Per article: one statement for the lock, one each for redelivery, quote hits, keyed candidates,
 candidate versions, document-frequency changes and the document count, then one pipelined write; no
