@@ -35,6 +35,27 @@ def stage_migrations(package: str, scope: str) -> list[tuple[str, str]]:
     return [(f"{scope}/{e.name.removesuffix('.sql')}", e.read_text(encoding="utf-8")) for e in files]
 
 
+def apply_migrations(conn: Connection, migrations: list[tuple[str, str]]) -> list[str]:
+    """Apply the ``(version, sql)`` not yet in ``schema_migrations``, in order, in one transaction under
+    the migration lock (several processes may start at once); return the versions applied."""
+    applied: list[str] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        for version, sql in migrations:
+            if version not in done:
+                conn.execute(sql.encode("utf-8"))
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+                applied.append(version)
+    for version in applied:
+        log.info("applied migration", extra={"version": version})
+    return applied
+
+
 class PostgresConnection:
     """One lazily (re)opened connection. A connection-level fault closes it and raises ``TransientError``,
     so the caller backs off and the next call reconnects; anything else propagates unchanged."""
@@ -70,23 +91,12 @@ class PostgresConnection:
             return work(conn)
 
     def migrate(self, migrations: list[tuple[str, str]]) -> list[str]:
-        """Apply the pending ``migrations`` (from ``stage_migrations``) in one transaction; return them."""
-        applied: list[str] = []
-        with self.transaction() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-            for version, sql in migrations:
-                if version not in done:
-                    conn.execute(sql.encode("utf-8"))
-                    conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-                    applied.append(version)
-        for version in applied:
-            log.info("applied migration", extra={"version": version})
-        return applied
+        """Apply the pending ``migrations`` (from ``stage_migrations``); return the versions applied."""
+        try:
+            return apply_migrations(self._connection(), migrations)
+        except psycopg.OperationalError as exc:
+            self.close()
+            raise TransientError(f"Postgres migration failed: {exc}") from exc
 
     def close(self) -> None:
         if self._conn is not None:
