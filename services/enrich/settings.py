@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
 
 from services.runtime.settings import ServiceSettings
 
@@ -12,7 +15,14 @@ class EnrichSettings(ServiceSettings):
     enrich_batch_size: int = 32
     taxonomy_path: Path | None = None  # default: the packaged IPTC Media Topics subset
     topic_model_path: Path | None = None  # default: the packaged level-1 topic classifier (.npz)
+    # Where story clusters live: a SQLite file shared by the enrich processes of one host (local stack),
+    # or Postgres (DATABASE_URL) shared by every replica on any host (deployments).
+    story_state: Literal["sqlite", "postgres"] = "sqlite"
     stories_path: Path | None = None  # default: $NEWSFLOW_HOME/stories.sqlite3
+    database_url: SecretStr | None = None
+    # Postgres story state: stories not updated for this long are pruned (well past WEAK_WINDOW_DAYS).
+    story_retention_days: float = 60.0
+    story_prune_interval_seconds: float = 600.0
 
     @property
     def story_state_path(self) -> Path:

@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.tokens import Doc
@@ -207,15 +208,39 @@ def shingles(text: str) -> set[int]:
     }
 
 
-def _cosine(a: Mapping[str, float], b: Mapping[str, float], idf: Callable[[str], float]) -> float:
+@dataclass(frozen=True)
+class _Weights:
+    """An article's IDF-weighted terms and their norm, computed once per article, not per candidate."""
+
+    weights: dict[str, float]
+    norm: float
+
+
+def _weights(terms: Mapping[str, float], idf: Callable[[str], float]) -> _Weights:
+    weighted = {t: v * idf(t) for t, v in terms.items()}
+    return _Weights(weighted, math.sqrt(sum(w * w for w in weighted.values())))
+
+
+def _cosine(a: Mapping[str, float], b: Mapping[str, float], idf: Callable[[str], float], wa: _Weights) -> float:
     if not a or not b:
         return 0.0
-    wa = {t: v * idf(t) for t, v in a.items()}
     small, large = (a, b) if len(a) <= len(b) else (b, a)
-    dot = sum(wa[t] * idf(t) * b[t] for t in small if t in large)
-    na = math.sqrt(sum(w * w for w in wa.values()))
+    dot = sum(wa.weights[t] * idf(t) * b[t] for t in small if t in large)
     nb = math.sqrt(sum((v * idf(t)) ** 2 for t, v in b.items()))
-    return dot / (na * nb) if na and nb else 0.0
+    return dot / (wa.norm * nb) if wa.norm and nb else 0.0
+
+
+def _memoised(idf: Callable[[str], float]) -> Callable[[str], float]:
+    """IDF per term once per article: the same terms recur across every candidate's centroid."""
+    known: dict[str, float] = {}
+
+    def cached(term: str) -> float:
+        value = known.get(term)
+        if value is None:
+            value = known[term] = idf(term)
+        return value
+
+    return cached
 
 
 def _weighted_jaccard(a: Iterable[str], b: Iterable[str], idf: Callable[[str], float]) -> float:
@@ -313,9 +338,15 @@ def echo_count(f: StoryFeatures, s: StoryState, quote_hits: int) -> int:
 
 def similarity(f: StoryFeatures, s: StoryState, idf: Callable[[str], float], quote_hits: int = 0) -> float | None:
     """Score in 0..1, or None when a hard gate rules the story out."""
+    return _similarity(f, s, idf, quote_hits, _weights(f.terms, idf))
+
+
+def _similarity(
+    f: StoryFeatures, s: StoryState, idf: Callable[[str], float], quote_hits: int, wa: _Weights
+) -> float | None:
     if _gated(f, s):
         return None
-    text = _cosine(f.terms, s.terms, idf)
+    text = _cosine(f.terms, s.terms, idf, wa)
     ents = _weighted_jaccard(f.entities | f.places, set(s.entities) | set(s.places), idf)
     echoed = echo_count(f, s, quote_hits)
     echo = min(1.0, max(0, echoed - ECHO_FREE) / (ECHO_FULL - ECHO_FREE))
@@ -331,9 +362,11 @@ def choose_story(
 ) -> Decision:
     """Join the best-scoring candidate that passes ``JOIN_THRESHOLD``, else found ``story-<article_id>``."""
     hits = quote_hits or {}
+    idf = _memoised(idf)
+    wa = _weights(f.terms, idf)
     best: tuple[float, str] | None = None
     for s in candidates:
-        score = similarity(f, s, idf, hits.get(s.story_id, 0))
+        score = _similarity(f, s, idf, hits.get(s.story_id, 0), wa)
         if score is None or score < JOIN_THRESHOLD:
             continue
         # Ties break on story id so the choice never depends on candidate order.
@@ -389,6 +422,69 @@ def idf_function(doc_freq: Mapping[str, int], n_docs: int) -> Callable[[str], fl
     return idf
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """One decision to record: the article, where it went and the story state after it joined."""
+
+    features: StoryFeatures
+    decision: Decision
+    state: StoryState
+    founded: bool
+
+
+class StoryStatePort(Protocol):
+    """What story assignment needs of a storage. ``assign_story`` calls these inside one transaction of
+    the store that owns the port, which must keep other writers out of it until ``record`` is committed."""
+
+    def known_story(self, article_id: str) -> str | None:
+        """The story this article was already assigned to (a redelivery), if any."""
+        ...
+
+    def quote_hits(self, quote_shingles: frozenset[int]) -> Mapping[str, int]:
+        """Per story, how many of these quote 4-grams occur in its members' texts."""
+        ...
+
+    def stories_with_keys(self, keys: frozenset[str]) -> set[str]:
+        """Stories having one of these entity or place ids."""
+        ...
+
+    def recent_states(self, story_ids: set[str], limit: int) -> list[StoryState]:
+        """The states of at most ``limit`` of these stories, most recently updated first (ties: story id).
+        The caller may mutate them; ``record`` is then called with the one it changed."""
+        ...
+
+    def doc_freq(self, terms: set[str]) -> tuple[Mapping[str, int], int]:
+        """Document frequencies of these terms and the number of documents seen."""
+        ...
+
+    def record(self, assignment: Assignment) -> None:
+        """Persist the assignment, the story state, its new keys and shingles, and the counts."""
+        ...
+
+
+def assign_story(port: StoryStatePort, features: StoryFeatures) -> Decision:
+    """The one assignment algorithm: candidates (shared ids, echoed quotes) -> IDF -> choose -> merge."""
+    known = port.known_story(features.article_id)
+    if known is not None:
+        return Decision(story_id=known, joined=True, score=1.0)
+    hits = port.quote_hits(features.quote_shingles)
+    ids = set(hits) | port.stories_with_keys(features.entities | features.places)
+    candidates = port.recent_states(ids, MAX_CANDIDATES) if ids else []
+    # Document frequencies for every term either side of a comparison uses: the article's and the
+    # candidate centroids' (a story term missing here would get the maximum IDF and skew norms).
+    terms = set(features.terms)
+    for c in candidates:
+        terms.update(c.terms)
+    doc_freq, n_docs = port.doc_freq(terms)
+    decision = choose_story(features, candidates, idf_function(doc_freq, n_docs), hits)
+    if decision.joined:
+        state = merge(next(s for s in candidates if s.story_id == decision.story_id), features)
+    else:
+        state = new_story(features, decision.story_id)
+    port.record(Assignment(features=features, decision=decision, state=state, founded=not decision.joined))
+    return decision
+
+
 class StoryStore(Protocol):
     """Where story state lives; ``assign`` must be atomic with respect to other writers."""
 
@@ -396,7 +492,7 @@ class StoryStore(Protocol):
 
 
 class InMemoryStoryStore:
-    """Process-local store with the same semantics as the sqlite adapter (tests, benchmarks).
+    """Process-local store (tests, benchmarks): the port over dictionaries, one writer.
 
     Candidates are the stories sharing an entity or place id with the article or holding one of its
     quote 4-grams (both indexed), not every story, so assignment does not slow down as stories pile up.
@@ -405,45 +501,177 @@ class InMemoryStoryStore:
     def __init__(self) -> None:
         self.stories: dict[str, StoryState] = {}
         self.assignments: dict[str, str] = {}
-        self.doc_freq: Counter[str] = Counter()
+        self.doc_freq_counts: Counter[str] = Counter()
         self.n_docs = 0
         self._seq: dict[str, int] = {}
         self._keys: dict[str, set[str]] = {}
         self._shingles: dict[int, set[str]] = {}
 
     def assign(self, features: StoryFeatures) -> Decision:
-        known = self.assignments.get(features.article_id)
-        if known is not None:
-            return Decision(story_id=known, joined=True, score=1.0)
-        hits = self._quote_hits(features)
-        ids = set(hits)
-        for k in features.entities | features.places:
-            ids |= self._keys.get(k, set())
-        ranked = sorted(ids, key=lambda i: (-self._seq[i], i))[:MAX_CANDIDATES]
-        idf = idf_function(self.doc_freq, self.n_docs)
-        decision = choose_story(features, [self.stories[i] for i in ranked], idf, hits)
-        if decision.joined:
-            merge(self.stories[decision.story_id], features)
-        else:
-            self.stories[decision.story_id] = new_story(features, decision.story_id)
-        self._seq[decision.story_id] = self.n_docs
-        for k in features.entities | features.places:
-            self._keys.setdefault(k, set()).add(decision.story_id)
-        for h in features.text_shingles:
-            self._shingles.setdefault(h, set()).add(decision.story_id)
-        self.assignments[features.article_id] = decision.story_id
-        self.doc_freq.update(features.terms.keys())
-        self.n_docs += 1
-        return decision
+        return assign_story(self, features)
 
-    def _quote_hits(self, features: StoryFeatures) -> Counter[str]:
+    # -- the port --------------------------------------------------------------------------------
+
+    def known_story(self, article_id: str) -> str | None:
+        return self.assignments.get(article_id)
+
+    def quote_hits(self, quote_shingles: frozenset[int]) -> Mapping[str, int]:
         hits: Counter[str] = Counter()
-        for h in features.quote_shingles:
+        for h in quote_shingles:
             hits.update(self._shingles.get(h, ()))
         return hits
 
+    def stories_with_keys(self, keys: frozenset[str]) -> set[str]:
+        ids: set[str] = set()
+        for k in keys:
+            ids |= self._keys.get(k, set())
+        return ids
+
+    def recent_states(self, story_ids: set[str], limit: int) -> list[StoryState]:
+        ranked = sorted(story_ids, key=lambda i: (-self._seq[i], i))[:limit]
+        return [self.stories[i] for i in ranked]
+
+    def doc_freq(self, terms: set[str]) -> tuple[Mapping[str, int], int]:
+        return self.doc_freq_counts, self.n_docs
+
+    def record(self, assignment: Assignment) -> None:
+        f, story_id = assignment.features, assignment.state.story_id
+        self.stories[story_id] = assignment.state
+        self._seq[story_id] = self.n_docs
+        for k in f.entities | f.places:
+            self._keys.setdefault(k, set()).add(story_id)
+        for h in f.text_shingles:
+            self._shingles.setdefault(h, set()).add(story_id)
+        self.assignments[f.article_id] = story_id
+        self.doc_freq_counts.update(f.terms.keys())
+        self.n_docs += 1
+
+    # -- diagnostics -----------------------------------------------------------------------------
+
+    def _quote_hits(self, features: StoryFeatures) -> Mapping[str, int]:
+        return self.quote_hits(features.quote_shingles)
+
     def scores(self, features: StoryFeatures) -> dict[str, float | None]:
         """Diagnostics: the score against every story (None: gated), as ``assign`` would compute it."""
-        hits = self._quote_hits(features)
-        idf = idf_function(self.doc_freq, self.n_docs)
-        return {i: similarity(features, s, idf, hits[i]) for i, s in self.stories.items()}
+        hits = self.quote_hits(features.quote_shingles)
+        idf = idf_function(self.doc_freq_counts, self.n_docs)
+        return {i: similarity(features, s, idf, hits.get(i, 0)) for i, s in self.stories.items()}
+
+
+# -- caches of the persistent adapters (SQLite, Postgres) ---------------------------------------
+
+
+class StoryStateCache:
+    """Parsed candidate states by story id and version (``seq``, bumped at every update), so a store
+    reads and parses again only the candidates another writer (or this one) changed since. ``merge``
+    mutates cached states in place: a store clears the cache when its transaction fails."""
+
+    def __init__(self, max_states: int = 20_000) -> None:
+        self._states: dict[str, tuple[int, StoryState]] = {}
+        self._max_states = max_states
+
+    def stale(self, versions: Iterable[tuple[str, int]]) -> list[str]:
+        return [story_id for story_id, seq in versions if self._states.get(story_id, (None,))[0] != seq]
+
+    def put(self, story_id: str, seq: int, state: StoryState) -> None:
+        if len(self._states) >= self._max_states and story_id not in self._states:
+            self._states.clear()  # bounded memory; the next candidates are simply read again
+        self._states[story_id] = (seq, state)
+
+    def get(self, story_id: str) -> StoryState:
+        return self._states[story_id][1]
+
+    def clear(self) -> None:
+        self._states.clear()
+
+
+class DocFreqCache:
+    """Document frequencies of the terms looked up so far, kept exact without re-reading them: every
+    changed row carries a sequence value, and before each use the store applies the rows changed since
+    ``watermark`` (by any writer), then reads the terms it has never looked up. Writers hold the store's
+    write lock from stamping to commit, so no change can commit behind the watermark."""
+
+    def __init__(self, max_terms: int = 1_000_000) -> None:
+        self.watermark: int | None = None  # None: not yet read from the store
+        self._df: dict[str, int] = {}
+        self._max_terms = max_terms
+
+    def start(self, watermark: int) -> None:
+        """Begin at the store's current greatest sequence value, with nothing cached."""
+        self.watermark = watermark
+        self._df.clear()
+
+    def apply(self, changes: Iterable[tuple[str, int, int]]) -> None:
+        """(term, df, seq) rows changed since the watermark."""
+        for term, df, seq in changes:
+            if term in self._df:
+                self._df[term] = df
+            if self.watermark is None or seq > self.watermark:
+                self.watermark = seq
+
+    def missing(self, terms: Iterable[str]) -> list[str]:
+        """The terms to read from the store before ``frequencies`` covers ``terms``."""
+        if len(self._df) > self._max_terms:
+            self._df.clear()  # bounded memory; cleared terms are read again when next needed
+        return sorted(t for t in terms if t not in self._df)
+
+    def fill(self, asked: Iterable[str], found: Mapping[str, int]) -> None:
+        for term in asked:
+            self._df[term] = found.get(term, 0)  # 0 is cached too: a later first use arrives as a change
+
+    @property
+    def frequencies(self) -> Mapping[str, int]:
+        return self._df
+
+
+# -- state codec (shared by the sqlite and Postgres adapters) ------------------------------------
+
+
+def state_to_json(s: StoryState) -> str:
+    return json.dumps(
+        {
+            "published_first": _iso(s.published_first),
+            "published_last": _iso(s.published_last),
+            "ingested_first": _iso(s.ingested_first),
+            "ingested_last": _iso(s.ingested_last),
+            "n_articles": s.n_articles,
+            "years": sorted(s.years),
+            "event_dates": sorted(s.event_dates),
+            "entities": dict(sorted(s.entities.items())),
+            "places": dict(sorted(s.places.items())),
+            "terms": dict(sorted(s.terms.items())),
+            "quote_shingles": sorted(s.quote_shingles),
+        },
+        separators=(",", ":"),
+    )
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _date(raw: Any) -> dt.date | None:
+    return dt.date.fromisoformat(raw) if raw else None
+
+
+def state_from_json(story_id: str, raw: str) -> StoryState:
+    d: dict[str, Any] = json.loads(raw)
+    if "first_day" in d:
+        # Earlier format: one range, publication dates only when every member had one.
+        kind = "published" if d.get("days_published") else "ingested"
+        d[f"{kind}_first"], d[f"{kind}_last"] = d["first_day"], d["last_day"]
+    return StoryState(
+        story_id=story_id,
+        published_first=_date(d.get("published_first")),
+        published_last=_date(d.get("published_last")),
+        ingested_first=_date(d.get("ingested_first")),
+        ingested_last=_date(d.get("ingested_last")),
+        n_articles=int(d["n_articles"]),
+        years=set(d["years"]),
+        event_dates=set(d["event_dates"]),
+        entities=Counter(d["entities"]),
+        places=Counter(d["places"]),
+        terms={k: float(v) for k, v in d["terms"].items()},
+        # Earlier states held word trigrams as strings; they cannot match hashed 4-grams.
+        quote_shingles={int(h) for h in d.get("quote_shingles", []) if isinstance(h, int)},
+    )

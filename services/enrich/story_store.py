@@ -9,23 +9,21 @@ story back without changing anything.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import sqlite3
 import time
-from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from services.enrich.stories import (
-    MAX_CANDIDATES,
+    Assignment,
     Decision,
+    DocFreqCache,
     StoryFeatures,
     StoryState,
-    choose_story,
-    idf_function,
-    merge,
-    new_story,
+    StoryStateCache,
+    assign_story,
+    state_from_json,
+    state_to_json,
 )
 
 _SCHEMA = """
@@ -59,56 +57,6 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
-def _state_to_json(s: StoryState) -> str:
-    return json.dumps(
-        {
-            "published_first": _iso(s.published_first),
-            "published_last": _iso(s.published_last),
-            "ingested_first": _iso(s.ingested_first),
-            "ingested_last": _iso(s.ingested_last),
-            "n_articles": s.n_articles,
-            "years": sorted(s.years),
-            "event_dates": sorted(s.event_dates),
-            "entities": dict(sorted(s.entities.items())),
-            "places": dict(sorted(s.places.items())),
-            "terms": dict(sorted(s.terms.items())),
-            "quote_shingles": sorted(s.quote_shingles),
-        },
-        separators=(",", ":"),
-    )
-
-
-def _iso(day: dt.date | None) -> str | None:
-    return day.isoformat() if day else None
-
-
-def _date(raw: Any) -> dt.date | None:
-    return dt.date.fromisoformat(raw) if raw else None
-
-
-def _state_from_json(story_id: str, raw: str) -> StoryState:
-    d: dict[str, Any] = json.loads(raw)
-    if "first_day" in d:
-        # Earlier format: one range, publication dates only when every member had one.
-        kind = "published" if d.get("days_published") else "ingested"
-        d[f"{kind}_first"], d[f"{kind}_last"] = d["first_day"], d["last_day"]
-    return StoryState(
-        story_id=story_id,
-        published_first=_date(d.get("published_first")),
-        published_last=_date(d.get("published_last")),
-        ingested_first=_date(d.get("ingested_first")),
-        ingested_last=_date(d.get("ingested_last")),
-        n_articles=int(d["n_articles"]),
-        years=set(d["years"]),
-        event_dates=set(d["event_dates"]),
-        entities=Counter(d["entities"]),
-        places=Counter(d["places"]),
-        terms={k: float(v) for k, v in d["terms"].items()},
-        # Earlier states held word trigrams as strings; they cannot match hashed 4-grams.
-        quote_shingles={int(h) for h in d.get("quote_shingles", []) if isinstance(h, int)},
-    )
-
-
 def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
     """Switch to WAL, retrying: several enrich processes opening a new file at once race for the
     switch, and SQLite answers SQLITE_BUSY to it without consulting the busy timeout."""
@@ -133,6 +81,24 @@ class SqliteStoryStore:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         self._conn.executescript(_SCHEMA)
+        self._add_doc_freq_seq()
+        self._cache = StoryStateCache()
+        self._doc_freq_cache = DocFreqCache()
+
+    def _add_doc_freq_seq(self) -> None:
+        """Files written before document frequencies carried a change sequence get the column (once,
+        under the write lock: several processes may open an old file at the same time)."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(doc_freq)")}
+            if "seq" not in columns:
+                conn.execute("ALTER TABLE doc_freq ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+            conn.execute("CREATE INDEX IF NOT EXISTS doc_freq_seq ON doc_freq (seq)")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         self._conn.close()
@@ -151,58 +117,51 @@ class SqliteStoryStore:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            known = conn.execute(
-                "SELECT story_id FROM assignments WHERE article_id = ?", (features.article_id,)
-            ).fetchone()
-            if known is not None:
-                conn.execute("COMMIT")
-                return Decision(story_id=str(known[0]), joined=True, score=1.0)
-            hits = self._quote_hits(features)
-            candidates = self._candidates(features, set(hits))
-            # Document frequencies for every term either side of a comparison uses: the article's and the
-            # candidate centroids' (a story term missing here would get the maximum IDF and skew norms).
-            terms = set(features.terms)
-            for c in candidates:
-                terms.update(c.terms)
-            idf = idf_function(self._doc_freq(terms), self._meta("n_docs"))
-            decision = choose_story(features, candidates, idf, hits)
-            if decision.joined:
-                state = next(s for s in candidates if s.story_id == decision.story_id)
-                merge(state, features)
-                conn.execute(
-                    "UPDATE stories SET state = ?, seq = ? WHERE story_id = ?",
-                    (_state_to_json(state), self._next_seq(), state.story_id),
-                )
-            else:
-                state = new_story(features, decision.story_id)
-                conn.execute(
-                    "INSERT INTO stories (story_id, seq, state) VALUES (?, ?, ?)",
-                    (state.story_id, self._next_seq(), _state_to_json(state)),
-                )
-            conn.executemany(
-                "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?, ?)",
-                [(k, state.story_id) for k in sorted(features.entities | features.places)],
-            )
-            conn.executemany(
-                "INSERT OR IGNORE INTO story_shingles (shingle, story_id) VALUES (?, ?)",
-                [(h, state.story_id) for h in sorted(features.text_shingles)],
-            )
-            conn.execute(
-                "INSERT INTO assignments (article_id, story_id) VALUES (?, ?)",
-                (features.article_id, decision.story_id),
-            )
-            conn.executemany(
-                "INSERT INTO doc_freq (term, df) VALUES (?, 1) ON CONFLICT(term) DO UPDATE SET df = df + 1",
-                [(t,) for t in sorted(features.terms)],
-            )
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('n_docs', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1"
-            )
+            decision = assign_story(self, features)
             conn.execute("COMMIT")
             return decision
         except BaseException:
             conn.execute("ROLLBACK")
+            self._cache.clear()  # merge may have changed a cached state that was not committed
             raise
+
+    # -- the port (called inside ``assign``'s transaction) ------------------------------------------
+
+    def known_story(self, article_id: str) -> str | None:
+        return self.story_of(article_id)
+
+    def record(self, assignment: Assignment) -> None:
+        conn, state, f = self._conn, assignment.state, assignment.features
+        seq = self._next_seq()
+        if assignment.founded:
+            conn.execute(
+                "INSERT INTO stories (story_id, seq, state) VALUES (?, ?, ?)",
+                (state.story_id, seq, state_to_json(state)),
+            )
+        else:
+            conn.execute(
+                "UPDATE stories SET state = ?, seq = ? WHERE story_id = ?",
+                (state_to_json(state), seq, state.story_id),
+            )
+        self._cache.put(state.story_id, seq, state)
+        conn.executemany(
+            "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?, ?)",
+            [(k, state.story_id) for k in sorted(f.entities | f.places)],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO story_shingles (shingle, story_id) VALUES (?, ?)",
+            [(h, state.story_id) for h in sorted(f.text_shingles)],
+        )
+        conn.execute("INSERT INTO assignments (article_id, story_id) VALUES (?, ?)", (f.article_id, state.story_id))
+        # The article's sequence value stamps its document-frequency changes (DocFreqCache).
+        conn.executemany(
+            "INSERT INTO doc_freq (term, df, seq) VALUES (?, 1, ?)"
+            " ON CONFLICT(term) DO UPDATE SET df = df + 1, seq = excluded.seq",
+            [(t, seq) for t in sorted(f.terms)],
+        )
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('n_docs', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1"
+        )
 
     def _meta(self, key: str) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -216,10 +175,9 @@ class SqliteStoryStore:
         )
         return seq
 
-    def _quote_hits(self, features: StoryFeatures) -> dict[str, int]:
-        """Per story, how many of the article's quote 4-grams occur in its members' texts."""
+    def quote_hits(self, quote_shingles: frozenset[int]) -> Mapping[str, int]:
         hits: dict[str, int] = {}
-        quoted = sorted(features.quote_shingles)
+        quoted = sorted(quote_shingles)
         for i in range(0, len(quoted), 500):
             chunk = quoted[i : i + 500]
             marks = ",".join("?" * len(chunk))
@@ -230,37 +188,60 @@ class SqliteStoryStore:
                 hits[str(story_id)] = hits.get(str(story_id), 0) + int(n)
         return hits
 
-    def _candidates(self, features: StoryFeatures, ids: set[str]) -> list[StoryState]:
-        """Stories sharing an entity or place id or echoing a quote (``ids``), most recently updated
-        first (bounded)."""
-        keys = sorted(features.entities | features.places)
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
+    def stories_with_keys(self, keys: frozenset[str]) -> set[str]:
+        ids: set[str] = set()
+        ordered = sorted(keys)
+        for i in range(0, len(ordered), 500):
+            chunk = ordered[i : i + 500]
             marks = ",".join("?" * len(chunk))
             ids.update(
-                r[0]
+                str(r[0])
                 for r in self._conn.execute(f"SELECT DISTINCT story_id FROM story_keys WHERE key IN ({marks})", chunk)
             )
-        if not ids:
-            return []
-        out: list[tuple[int, StoryState]] = []
-        id_list = sorted(ids)
+        return ids
+
+    def recent_states(self, story_ids: set[str], limit: int) -> list[StoryState]:
+        ranked: list[tuple[str, int]] = []
+        id_list = sorted(story_ids)
         for i in range(0, len(id_list), 500):
             chunk = id_list[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            ranked += [
+                (str(story_id), int(seq))
+                for story_id, seq in self._conn.execute(
+                    f"SELECT story_id, seq FROM stories WHERE story_id IN ({marks})", chunk
+                )
+            ]
+        ranked.sort(key=lambda x: (-x[1], x[0]))
+        ranked = ranked[:limit]
+        stale = self._cache.stale(ranked)
+        for i in range(0, len(stale), 500):
+            chunk = stale[i : i + 500]
             marks = ",".join("?" * len(chunk))
             for story_id, seq, state in self._conn.execute(
                 f"SELECT story_id, seq, state FROM stories WHERE story_id IN ({marks})", chunk
             ):
-                out.append((int(seq), _state_from_json(str(story_id), str(state))))
-        out.sort(key=lambda x: (-x[0], x[1].story_id))
-        return [s for _seq, s in out[:MAX_CANDIDATES]]
+                self._cache.put(str(story_id), int(seq), state_from_json(str(story_id), str(state)))
+        return [self._cache.get(story_id) for story_id, _seq in ranked]
 
-    def _doc_freq(self, wanted: set[str]) -> dict[str, int]:
-        terms = sorted(wanted)
-        out: dict[str, int] = {}
-        for i in range(0, len(terms), 500):
-            chunk = terms[i : i + 500]
+    def doc_freq(self, terms: set[str]) -> tuple[Mapping[str, int], int]:
+        cache = self._doc_freq_cache
+        if cache.watermark is None:
+            row = self._conn.execute("SELECT coalesce(max(seq), 0) FROM doc_freq").fetchone()
+            cache.start(int(row[0]) if row else 0)
+        else:
+            cache.apply(
+                (str(t), int(df), int(seq))
+                for t, df, seq in self._conn.execute(
+                    "SELECT term, df, seq FROM doc_freq WHERE seq > ?", (cache.watermark,)
+                )
+            )
+        missing = cache.missing(terms)
+        found: dict[str, int] = {}
+        for i in range(0, len(missing), 500):
+            chunk = missing[i : i + 500]
             marks = ",".join("?" * len(chunk))
             for term, df in self._conn.execute(f"SELECT term, df FROM doc_freq WHERE term IN ({marks})", chunk):
-                out[str(term)] = int(df)
-        return out
+                found[str(term)] = int(df)
+        cache.fill(missing, found)
+        return cache.frequencies, self._meta("n_docs")

@@ -7,25 +7,42 @@ published (article and dead-letter ids) so a one-shot job can wait for them down
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import sys
 from pathlib import Path
 
 from services.contracts import Stage, Topics
 from services.ingest.dedup import NearDuplicateIndex
 from services.ingest.formats import ExtractionOptions
-from services.ingest.ledger import Ledger
+from services.ingest.ledger import IngestLedger, Ledger
 from services.ingest.quarantine import Quarantine
 from services.ingest.service import IngestService
 from services.ingest.settings import IngestSettings
 from services.ingest.sources import BucketSource
 from services.ingest.sources.local import LocalFolderSource
-from services.runtime.kafka import EventProducer, ensure_topics
+from services.runtime.kafka import EventProducer, NotificationConsumer, ensure_topics
 from services.runtime.lifecycle import exit_when_unreachable, start_process
 
 _S3_CHECKPOINT = "s3-listing"
 
 
-def build_source(settings: IngestSettings, ledger: Ledger, watch: bool) -> BucketSource:
+def build_ledger(settings: IngestSettings) -> IngestLedger:
+    if settings.ingest_ledger == "postgres":
+        if settings.database_url is None:
+            print("ingest: INGEST_LEDGER=postgres needs DATABASE_URL", file=sys.stderr)
+            sys.exit(2)
+        from services.ingest.postgres_ledger import PostgresLedger
+
+        ledger = PostgresLedger(
+            settings.database_url.get_secret_value(), lease=dt.timedelta(seconds=settings.ingest_lease_seconds)
+        )
+        ledger.migrate()  # ingest may start before the store: it applies its own tables
+        return ledger
+    return Ledger(settings.ledger_path)
+
+
+def build_source(settings: IngestSettings, ledger: IngestLedger, watch: bool) -> BucketSource:
     if settings.ingest_source == "s3":
         # Imported here so a local-only deployment never loads boto3.
         from services.ingest.sources.s3 import S3BucketSource
@@ -43,6 +60,16 @@ def build_source(settings: IngestSettings, ledger: Ledger, watch: bool) -> Bucke
             load_checkpoint=lambda: ledger.checkpoint(_S3_CHECKPOINT),
             save_checkpoint=lambda value: ledger.save_checkpoint(_S3_CHECKPOINT, value),
             notification_queue_url=settings.s3_notification_queue_url,
+            notification_feed=(
+                NotificationConsumer(
+                    settings,
+                    topic=settings.s3_notification_topic,
+                    group_id=settings.s3_notification_group_id,
+                    client_id="newsflow-ingest-notifications",
+                )
+                if settings.s3_notification_topic
+                else None
+            ),
         )
     return LocalFolderSource(settings.ingest_inbox, settings.ingest_settle_seconds, watch=watch)
 
@@ -57,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     stop, health = start_process(Stage.INGEST, settings)
     with exit_when_unreachable():
         ensure_topics(settings, [topic.value for topic in Topics])
-    ledger = Ledger(settings.ledger_path)
+    ledger = build_ledger(settings)
     source = build_source(settings, ledger, watch=not args.until_idle)
     producer = EventProducer(settings, client_id="newsflow-ingest")
     service = IngestService(

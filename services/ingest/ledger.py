@@ -1,15 +1,21 @@
-"""Ingest's durable memory (SQLite): which object versions are done, the near-duplicate signatures
-and the S3 listing checkpoint. An object version is marked done only after everything it produced
-was acknowledged by Kafka, so a crash re-reads it (at-least-once, keyed) and never forgets it."""
+"""Ingest's durable memory: which object versions are done, the near-duplicate signatures and the S3
+listing checkpoint. An object version is marked done only after everything it produced was
+acknowledged by Kafka, so a crash re-reads it (at-least-once, keyed) and never forgets it.
+
+``IngestLedger`` is the port; ``Ledger`` here is the SQLite adapter (one ingest process, the local
+stack), ``services.ingest.postgres_ledger.PostgresLedger`` the one several replicas share."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+from services.ingest.sources import ObjectVersion
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,40 @@ class DoneVersion:
     version: str
     article_ids: list[str]
     dead_letter_ids: list[str]
+
+
+class IngestLedger(Protocol):
+    def claim(self, versions: Sequence[ObjectVersion]) -> list[ObjectVersion]:
+        """The versions this process should handle now: not done, and not being handled elsewhere."""
+        ...
+
+    def is_done(self, uri: str, version: str) -> bool:
+        """Whether this version was handled already (by any process sharing the ledger)."""
+        ...
+
+    def content_done(self, uri: str, sha256: str) -> bool: ...
+
+    def mark_done(
+        self,
+        uri: str,
+        version: str,
+        sha256: str | None,
+        outcome: str,
+        article_ids: list[str],
+        dead_letter_ids: list[str],
+    ) -> None: ...
+
+    def add_signature(self, article_id: str, signature: bytes) -> None: ...
+
+    def new_signatures(self) -> Iterable[tuple[str, bytes]]:
+        """Signatures added since the last call (by any process sharing the ledger); all on the first."""
+        ...
+
+    def checkpoint(self, name: str) -> str | None: ...
+
+    def save_checkpoint(self, name: str, value: str) -> None: ...
+
+    def close(self) -> None: ...
 
 
 _SCHEMA = """
@@ -48,6 +88,11 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._signature_rowid = 0
+
+    def claim(self, versions: Sequence[ObjectVersion]) -> list[ObjectVersion]:
+        # One process owns a SQLite ledger: everything not done is its to handle.
+        return [v for v in versions if not self.is_done(v.uri, v.version)]
 
     def is_done(self, uri: str, version: str) -> bool:
         row = self._db.execute("SELECT 1 FROM object_versions WHERE uri = ? AND version = ?", (uri, version)).fetchone()
@@ -91,6 +136,15 @@ class Ledger:
     def signatures(self) -> Iterator[tuple[str, bytes]]:
         for article_id, signature in self._db.execute("SELECT article_id, signature FROM signatures ORDER BY added_at"):
             yield str(article_id), bytes(signature)
+
+    def new_signatures(self) -> list[tuple[str, bytes]]:
+        rows = self._db.execute(
+            "SELECT rowid, article_id, signature FROM signatures WHERE rowid > ? ORDER BY rowid",
+            (self._signature_rowid,),
+        ).fetchall()
+        if rows:
+            self._signature_rowid = int(rows[-1][0])
+        return [(str(article_id), bytes(signature)) for _rowid, article_id, signature in rows]
 
     def checkpoint(self, name: str) -> str | None:
         row = self._db.execute("SELECT value FROM checkpoints WHERE name = ?", (name,)).fetchone()

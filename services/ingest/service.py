@@ -25,7 +25,7 @@ from services.ingest.formats import (
     detect_format,
     extract_articles,
 )
-from services.ingest.ledger import Ledger
+from services.ingest.ledger import IngestLedger
 from services.ingest.quarantine import Quarantine
 from services.ingest.sources import BucketSource, ObjectUnreadable, ObjectVanished, ObjectVersion
 from services.runtime import deadletters, metrics
@@ -69,7 +69,7 @@ class IngestService:
         self,
         *,
         source: BucketSource,
-        ledger: Ledger,
+        ledger: IngestLedger,
         producer: EventProducer,
         quarantine: Quarantine,
         options: ExtractionOptions,
@@ -87,8 +87,12 @@ class IngestService:
         self._health = health
         self.report = RunReport()
         self._scans = 0
-        for article_id, signature in ledger.signatures():
-            near_duplicates.add(article_id, signature)
+        self._load_signatures()
+
+    def _load_signatures(self) -> None:
+        # Other replicas sharing the ledger add signatures too: read the new ones before each scan.
+        for article_id, signature in self._ledger.new_signatures():
+            self._near_duplicates.add(article_id, signature)
 
     def run(self, stop: threading.Event, scan_interval_s: float, until_idle: bool) -> None:
         """Scan until stopped; with ``until_idle``, return after a scan that found nothing new."""
@@ -98,19 +102,20 @@ class IngestService:
             try:
                 found = self.scan_once(stop)
                 backoff = 0.5
+                self._health.set_ready(True)
+                if until_idle and found == 0 and not self._source.settling():
+                    return
+                # Waiting may read bucket notifications (SQS, Kafka): their faults back off too.
+                self._source.wait_for_changes(0.2 if until_idle else scan_interval_s)
             except TransientError as exc:
                 metrics.TRANSIENT_ERRORS.labels(Stage.INGEST).inc()
                 log.warning("transient fault, backing off", extra={"error": str(exc), "backoff_s": backoff})
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
-                continue
-            self._health.set_ready(True)
-            if until_idle and found == 0 and not self._source.settling():
-                return
-            self._source.wait_for_changes(0.2 if until_idle else scan_interval_s)
 
     def scan_once(self, stop: threading.Event) -> int:
         """Handle every new object version once; return how many there were."""
+        self._load_signatures()
         pending: list[ObjectVersion] = []
         found = 0
         seen: set[tuple[str, str]] = set()
@@ -126,17 +131,22 @@ class IngestService:
                     self.report.already_handled += 1
                 continue
             pending.append(obj)
-            found += 1
             metrics.INGEST_BACKLOG.set(len(pending))
             if len(pending) >= self._publish_batch:
-                self._handle_batch(pending)
+                found += self._claim_and_handle(pending)
                 pending = []
                 if stop.is_set():
                     return found
-        if pending:
-            self._handle_batch(pending)
+        found += self._claim_and_handle(pending)
         metrics.INGEST_BACKLOG.set(0)
         return found
+
+    def _claim_and_handle(self, listed: list[ObjectVersion]) -> int:
+        """Handle the listed versions the ledger gives this process (not done, not leased elsewhere)."""
+        claimed = self._ledger.claim(listed)
+        if claimed:
+            self._handle_batch(claimed)
+        return len(claimed)
 
     def _handle_batch(self, batch: list[ObjectVersion]) -> None:
         started = time.monotonic()

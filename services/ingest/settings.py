@@ -20,7 +20,14 @@ class IngestSettings(ServiceSettings):
     ingest_publish_batch: int = 32
     ingest_near_duplicate_threshold: float = 0.8
     ingest_quarantine_dir: Path | None = None  # default: $NEWSFLOW_HOME/quarantine
+    # Which object versions are done: a SQLite file for one ingest process (local stack), or Postgres
+    # (DATABASE_URL) for several replicas over one bucket, which divide it by leasing object versions.
+    ingest_ledger: Literal["sqlite", "postgres"] = "sqlite"
     ingest_ledger_path: Path | None = None  # default: $NEWSFLOW_HOME/ingest-ledger.sqlite3
+    database_url: SecretStr | None = None
+    # A version claimed by a replica that died is claimed by another once this has passed; longer than
+    # the slowest batch of INGEST_PUBLISH_BATCH objects takes.
+    ingest_lease_seconds: float = 300.0
 
     s3_endpoint_url: str | None = None
     s3_bucket: str = "newsflow-inbox"
@@ -33,6 +40,9 @@ class IngestSettings(ServiceSettings):
     s3_full_rescan_interval_seconds: float = 300.0
     # SQS queue receiving the bucket's ObjectCreated notifications (directly or via SNS), if any.
     s3_notification_queue_url: str | None = None
+    # Or a Kafka topic receiving them (MinIO's Kafka notification target), read by this consumer group.
+    s3_notification_topic: str | None = None
+    s3_notification_group_id: str = "newsflow-ingest-notifications"
 
     @property
     def quarantine_dir(self) -> Path:

@@ -319,3 +319,40 @@ class BrokerOffsets:
     def close(self) -> None:
         self._consumer.close()
         self._admin.close()
+
+
+class NotificationConsumer:
+    """Raw message bodies of a topic of bucket event notifications (MinIO's Kafka target, or S3 events
+    bridged to Kafka), read by a consumer group so each notification reaches one replica.
+
+    Offsets auto-commit: a notification is only a hint that makes a change visible before the next full
+    listing, which stays the source of truth, so one lost in a crash costs latency, never an object."""
+
+    def __init__(self, settings: ServiceSettings, *, topic: str, group_id: str, client_id: str) -> None:
+        try:
+            self._consumer = KafkaConsumer(
+                topic,
+                client_id=client_id,
+                group_id=group_id,
+                enable_auto_commit=True,
+                auto_offset_reset="latest",
+                session_timeout_ms=settings.kafka_session_timeout_ms,
+                heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+                **_connection_config(settings),
+            )
+        except NoBrokersAvailable as exc:
+            raise TransientError(f"no Kafka broker at {settings.kafka_bootstrap_servers}") from exc
+
+    def receive(self, timeout_s: float) -> list[str]:
+        try:
+            batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000))
+        except KafkaError as exc:
+            raise TransientError(f"receiving bucket notifications failed: {exc!r}") from exc
+        return [bytes(r.value).decode("utf-8", "replace") for records in batches.values() for r in records if r.value]
+
+    def assigned(self) -> bool:
+        """Whether this consumer has partitions yet (notifications sent before that are not seen)."""
+        return bool(self._consumer.assignment())
+
+    def close(self) -> None:
+        self._consumer.close()

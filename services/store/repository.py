@@ -19,11 +19,9 @@ from services.contracts import DeadLetter, EnrichedArticle
 from services.runtime import metrics
 from services.runtime.errors import TransientError
 from services.runtime.messages import Trace
+from services.runtime.postgres import apply_migrations
 
 log = logging.getLogger(__name__)
-
-# Serialises migrations when several store processes start at once.
-_MIGRATION_LOCK_KEY = 0x6E657773
 
 
 @dataclass(frozen=True)
@@ -77,25 +75,8 @@ class Repository:
             self._conn = None
 
     def migrate(self) -> list[str]:
-        """Apply pending migrations in order, each in its own transaction; return the ones applied."""
-        conn = self._connection()
-        applied: list[str] = []
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-            for version, sql in _migrations():
-                if version in done:
-                    continue
-                conn.execute(sql.encode("utf-8"))
-                conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-                applied.append(version)
-        for version in applied:
-            log.info("applied migration", extra={"version": version})
-        return applied
+        """Apply pending migrations in order, in one transaction under the migration lock; return them."""
+        return apply_migrations(self._connection(), _migrations())
 
     def write_batch(
         self,

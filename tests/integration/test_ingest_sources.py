@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -13,7 +14,7 @@ from typing import Any, Protocol
 
 import boto3
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, KafkaProducer
 from moto.server import ThreadedMotoServer
 
 from services.contracts import CleanedArticle, DeadLetter, Topics
@@ -27,7 +28,7 @@ from services.ingest.sources.local import LocalFolderSource
 from services.ingest.sources.s3 import S3BucketSource
 from services.localstack import EmbeddedBroker, free_port
 from services.runtime.health import Health
-from services.runtime.kafka import EventProducer, ensure_topics
+from services.runtime.kafka import EventProducer, NotificationConsumer, ensure_topics
 from services.runtime.settings import ServiceSettings
 
 pytestmark = pytest.mark.integration
@@ -374,6 +375,59 @@ def test_s3_notifications_reveal_overwrites_that_an_incremental_listing_cannot_s
         assert service.scan_once(threading.Event()) == 1
     finally:
         producer.close()
+        ledger.close()
+    articles, _ = harness.published()
+    texts = [a.text for a in articles if a.source.uri == "s3://news/drop/b.txt"]
+    assert len(texts) == 2 and "ten hours" in texts[1]
+
+
+def test_bucket_events_on_a_kafka_topic_reveal_overwrites_like_sqs_notifications(
+    broker: EmbeddedBroker, moto_endpoint: str, tmp_path: Path
+) -> None:
+    """MinIO's Kafka notification target: the same overwrite below the checkpoint, seen through a topic."""
+    bucket = S3Bucket(moto_endpoint)
+    harness = Harness(broker, bucket, tmp_path / "home")
+    ensure_topics(harness.settings, ["bucket.events"])
+    feed = NotificationConsumer(harness.settings, topic="bucket.events", group_id="ingest-events", client_id="t")
+    ledger = Ledger(tmp_path / "home" / "ledger.sqlite3")
+    source = S3BucketSource(
+        bucket="news",
+        prefix="drop/",
+        endpoint_url=moto_endpoint,
+        region="us-east-1",
+        access_key_id="test",
+        secret_access_key="test",
+        full_rescan_interval_s=3600.0,
+        load_checkpoint=lambda: ledger.checkpoint("s3"),
+        save_checkpoint=lambda v: ledger.save_checkpoint("s3", v),
+        notification_feed=feed,
+    )
+    producer = EventProducer(harness.settings, "ingest-test")
+    events = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+    service = ingest_service(source, ledger, producer, tmp_path / "q")
+    try:
+        bucket.put("b.txt", fixture("trade_talks_comments.txt"))
+        bucket.put("z.txt", fixture("rail_merger_noblank.txt"))
+        assert service.scan_once(threading.Event()) == 2
+        deadline = time.monotonic() + 60
+        while not feed.assigned() and time.monotonic() < deadline:
+            source.wait_for_changes(0.5)
+        bucket.put("b.txt", fixture("trade_talks_comments.txt").replace(b"nine hours", b"ten hours"))
+        assert service.scan_once(threading.Event()) == 0  # below the checkpoint: the listing cannot see it
+        # MinIO's event shape: an s3:-prefixed event name, the standard S3 record inside.
+        s3 = {"bucket": {"name": "news"}, "object": {"key": "drop/b.txt"}}
+        record = {"eventName": "s3:ObjectCreated:Put", "s3": s3}
+        events.send("bucket.events", json.dumps({"EventName": "s3:ObjectCreated:Put", "Records": [record]}).encode())
+        events.flush()
+        found = 0
+        while found == 0 and time.monotonic() < deadline:
+            source.wait_for_changes(1)
+            found = service.scan_once(threading.Event())
+        assert found == 1
+    finally:
+        events.close()
+        producer.close()
+        source.close()
         ledger.close()
     articles, _ = harness.published()
     texts = [a.text for a in articles if a.source.uri == "s3://news/drop/b.txt"]

@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote_plus
 
 import boto3
@@ -23,6 +23,40 @@ from services.ingest.sources import ObjectUnreadable, ObjectVanished, ObjectVers
 from services.runtime.errors import TransientError
 
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound", "PreconditionFailed", "412"}
+
+
+class NotificationFeed(Protocol):
+    """Bodies of bucket event notifications (S3 event JSON), waiting up to ``timeout_s`` for some."""
+
+    def receive(self, timeout_s: float) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+class SqsNotifications:
+    """The bucket's notifications through an SQS queue (directly or via SNS)."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+
+    def receive(self, timeout_s: float) -> list[str]:
+        try:
+            # Long poll: returns as soon as a notification arrives. The messages are deleted once
+            # their keys are remembered; if the process dies first, the full listing finds them.
+            response = self._sqs.receive_message(
+                QueueUrl=self._queue_url, WaitTimeSeconds=max(0, min(20, int(timeout_s))), MaxNumberOfMessages=10
+            )
+            bodies = []
+            for message in response.get("Messages", []):
+                bodies.append(str(message.get("Body", "")))
+                self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+        except (BotoCoreError, ClientError) as exc:
+            raise TransientError(f"receiving S3 notifications failed: {exc}") from exc
+        return bodies
+
+    def close(self) -> None:
+        pass
 
 
 class S3BucketSource:
@@ -41,6 +75,7 @@ class S3BucketSource:
         load_checkpoint: Callable[[], str | None],
         save_checkpoint: Callable[[str], None],
         notification_queue_url: str | None = None,
+        notification_feed: NotificationFeed | None = None,
     ) -> None:
         self._bucket = bucket
         self._prefix = prefix
@@ -49,7 +84,6 @@ class S3BucketSource:
         self._save_checkpoint = save_checkpoint
         self._last_full_listing = 0.0
         self._stop = threading.Event()
-        self._queue_url = notification_queue_url
         self._notified: dict[str, None] = {}  # keys named by notifications, in arrival order
         client_args: dict[str, Any] = {
             "endpoint_url": endpoint_url,
@@ -59,7 +93,9 @@ class S3BucketSource:
             "config": Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30),
         }
         self._client: Any = boto3.client("s3", **client_args)
-        self._sqs: Any = boto3.client("sqs", **client_args) if notification_queue_url else None
+        self._notifications = notification_feed
+        if notification_queue_url:
+            self._notifications = SqsNotifications(boto3.client("sqs", **client_args), notification_queue_url)
 
     def list_versions(self) -> Iterator[ObjectVersion]:
         yield from self._notified_versions()
@@ -137,29 +173,23 @@ class S3BucketSource:
         return False  # S3 shows an object only once its upload is complete
 
     def wait_for_changes(self, timeout_s: float) -> None:
-        if self._sqs is None:
+        if self._notifications is None:
             self._stop.wait(timeout_s)
             return
-        try:
-            # Long poll: returns as soon as a notification arrives. The messages are deleted once
-            # their keys are remembered; if the process dies first, the full listing finds them.
-            response = self._sqs.receive_message(
-                QueueUrl=self._queue_url, WaitTimeSeconds=max(0, min(20, int(timeout_s))), MaxNumberOfMessages=10
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise TransientError(f"receiving S3 notifications failed: {exc}") from exc
-        for message in response.get("Messages", []):
-            for key in notified_keys(message.get("Body", ""), self._bucket, self._prefix):
+        for body in self._notifications.receive(timeout_s):
+            for key in notified_keys(body, self._bucket, self._prefix):
                 self._notified[key] = None
-            self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def close(self) -> None:
         self._stop.set()
+        if self._notifications is not None:
+            self._notifications.close()
 
 
 def notified_keys(body: str, bucket: str, prefix: str) -> list[str]:
     """Object keys created in ``bucket`` under ``prefix`` named by one S3 event notification body
-    (direct S3 -> SQS, or wrapped in an SNS envelope). Anything else yields nothing."""
+    (direct S3 -> SQS, wrapped in an SNS envelope, or MinIO's, whose event names carry an ``s3:``
+    prefix). Anything else yields nothing."""
     try:
         payload = json.loads(body)
         if isinstance(payload, dict) and "Message" in payload and "Records" not in payload:
@@ -169,7 +199,7 @@ def notified_keys(body: str, bucket: str, prefix: str) -> list[str]:
     keys = []
     for record in payload.get("Records", []) if isinstance(payload, dict) else []:
         s3 = record.get("s3", {}) if isinstance(record, dict) else {}
-        if not str(record.get("eventName", "")).startswith("ObjectCreated"):
+        if not str(record.get("eventName", "")).removeprefix("s3:").startswith("ObjectCreated"):
             continue
         if s3.get("bucket", {}).get("name") != bucket:
             continue

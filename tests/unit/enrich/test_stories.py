@@ -86,6 +86,45 @@ def test_sqlite_matches_in_memory_decisions(tmp_path: Path) -> None:
         assert [mem.assign(f).story_id for f in seq] == [sql.assign(f).story_id for f in seq]
 
 
+def test_two_sqlite_processes_taking_turns_decide_as_one_store(tmp_path: Path) -> None:
+    """Each store caches candidate states and document frequencies; both stay exact when the other
+    writes (states by version, frequencies by the changes since its watermark)."""
+    seq = [
+        feat(f"{kind}{i}", dt.date(2022, 3, 30), terms, ents=ents)
+        for i in range(5)
+        for kind, terms, ents in (
+            ("m", MEETING, frozenset({"person:sergi-lavrov", "person:wang-yi"})),
+            ("o", OTHER, frozenset({"person:ana-ruiz"})),
+        )
+    ]
+    mem = InMemoryStoryStore()
+    expected = [mem.assign(f).story_id for f in seq]
+    path = tmp_path / "turns.sqlite3"
+    with SqliteStoryStore(path) as a, SqliteStoryStore(path) as b:
+        got = [(a if i % 2 else b).assign(f).story_id for i, f in enumerate(seq)]
+        terms = set(mem.doc_freq_counts) | {"never-seen"}
+        for store in (a, b):
+            store._conn.execute("BEGIN")
+            frequencies, n_docs = store.doc_freq(terms)
+            store._conn.execute("COMMIT")
+            assert {t: frequencies.get(t, 0) for t in terms} == {t: mem.doc_freq_counts[t] for t in terms}
+            assert n_docs == mem.n_docs
+    assert got == expected
+
+
+def test_sqlite_files_without_the_frequency_sequence_are_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old-df.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE doc_freq (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID")
+        old.execute("INSERT INTO doc_freq VALUES ('talks', 3)")
+    with SqliteStoryStore(path) as store:
+        store.assign(feat("a", dt.date(2022, 3, 30), MEETING))
+        row = store._conn.execute("SELECT df, seq FROM doc_freq WHERE term = 'talks'").fetchone()
+    assert row == (4, 1)
+
+
 def _worker(path: str, aid: str) -> str:
     with SqliteStoryStore(path) as store:
         return store.assign(feat(aid, dt.date(2022, 3, 30), MEETING)).story_id
@@ -150,6 +189,7 @@ def test_sqlite_reads_states_of_the_earlier_format(tmp_path: Path) -> None:
         )
         store._conn.execute("INSERT INTO stories (story_id, seq, state) VALUES ('story-old', 1, ?)", (old,))
         store._conn.execute("INSERT INTO story_keys (key, story_id) VALUES ('person:wang-yi', 'story-old')")
-        state = store._candidates(feat("x", dt.date(2022, 3, 30), MEETING), set())[0]
+        x = feat("x", dt.date(2022, 3, 30), MEETING)
+        state = store.recent_states(store.stories_with_keys(x.entities | x.places), 10)[0]
     assert (state.published_first, state.published_last) == (dt.date(2022, 3, 30), dt.date(2022, 3, 31))
     assert state.ingested_first is None and state.quote_shingles == set()

@@ -1,0 +1,145 @@
+"""Story assignment cost per article: the Postgres story state (shared by replicas) beside the SQLite
+file of the local stack and the in-memory store, on the same features in the same run.
+
+Run: .venv/bin/python bench/story_state.py  -> bench/results/story_state.md
+Inputs: the first N_DOCS articles (by id) of the train split of ../shared/eval/quotes (real news,
+read at run time, never copied; used for timing only). spaCy runs once; then each store assigns the
+same features in the same order, store kinds alternating, REPEATS times; the best run is reported.
+Postgres is the embedded server on loopback (a managed server adds its network round trips).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+
+from services.contracts.events import CleanedArticle, SourceRef
+from services.enrich.entities import analyse_entities
+from services.enrich.nlp import load_pipeline
+from services.enrich.pipeline import story_features
+from services.enrich.postgres_story_store import PostgresStoryStore
+from services.enrich.quotes import extract_quotes
+from services.enrich.stories import InMemoryStoryStore, StoryFeatures, StoryStore
+from services.enrich.story_store import SqliteStoryStore
+from services.localstack import EmbeddedPostgres
+
+ROOT = Path(__file__).resolve().parents[1]
+QUOTES = ROOT.parent / "shared" / "eval" / "quotes" / "articles.jsonl.gz"
+OUT = ROOT / "bench" / "results" / "story_state.md"
+N_DOCS = 200
+REPEATS = 3
+RETENTION = dt.timedelta(days=3650)
+
+
+def load_features() -> list[StoryFeatures]:
+    with gzip.open(QUOTES, "rt", encoding="utf-8") as handle:
+        records = sorted((json.loads(line) for line in handle), key=lambda r: r["id"])
+    records = [r for r in records if r["split"] == "train"][:N_DOCS]
+    nlp = load_pipeline("en_core_web_sm")
+    out: list[StoryFeatures] = []
+    for r, doc in zip(records, nlp.pipe(r["text"] for r in records), strict=True):
+        article = CleanedArticle(
+            article_id=r["id"],
+            source=SourceRef(uri=r["id"], version="1", format="text", size=len(r["text"]), sha256="0"),
+            title=r["title"],
+            text=r["text"],
+            published_at=dt.date.fromisoformat(r["date"]) if r.get("date") else None,
+            word_count=len(r["text"].split()),
+            ingested_at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC),
+        )
+        analysis = analyse_entities(doc, title=r["title"])
+        out.append(story_features(article, doc, analysis, extract_quotes(doc, analysis)))
+    return out
+
+
+def timed(features: list[StoryFeatures], stores: list[StoryStore]) -> tuple[float, list[str]]:
+    """ms per article; the stores take turns (one store: one process; two: two replicas alternating)."""
+    started = time.perf_counter()
+    ids = [stores[i % len(stores)].assign(f).story_id for i, f in enumerate(features)]
+    return (time.perf_counter() - started) * 1000 / len(features), ids
+
+
+def main() -> None:
+    started = time.perf_counter()
+    features = load_features()
+    print(f"features of {len(features)} articles in {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)
+    results: dict[str, list[float]] = {}
+    decisions: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory(prefix="newsflow-bench-") as folder:
+        postgres = EmbeddedPostgres(Path(folder) / "pgdata")
+        admin = postgres.database_url
+
+        def fresh_db(name: str) -> str:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{name}"')
+            info = psycopg.conninfo.conninfo_to_dict(admin)
+            info["dbname"] = name
+            return psycopg.conninfo.make_conninfo(**info)
+
+        def in_memory(run: int) -> tuple[float, list[str]]:
+            return timed(features, [InMemoryStoryStore()])
+
+        def sqlite(run: int) -> tuple[float, list[str]]:
+            with SqliteStoryStore(Path(folder) / f"stories-{run}.sqlite3") as store:
+                return timed(features, [store])
+
+        def postgres_one(run: int) -> tuple[float, list[str]]:
+            with PostgresStoryStore(fresh_db(f"one_{run}"), retention=RETENTION) as store:
+                store.migrate()
+                return timed(features, [store])
+
+        def postgres_two(run: int) -> tuple[float, list[str]]:
+            url = fresh_db(f"two_{run}")
+            with (
+                PostgresStoryStore(url, retention=RETENTION) as a,
+                PostgresStoryStore(url, retention=RETENTION) as b,
+            ):
+                a.migrate()
+                return timed(features, [a, b])
+
+        kinds: dict[str, Callable[[int], tuple[float, list[str]]]] = {
+            "in-memory (tests, benchmarks)": in_memory,
+            "SQLite file (local stack)": sqlite,
+            "Postgres, one replica": postgres_one,
+            "Postgres, two replicas taking turns": postgres_two,
+        }
+        try:
+            for run in range(REPEATS):
+                for name, kind in kinds.items():
+                    ms, ids = kind(run)
+                    print(f"run {run}: {name}: {ms:.2f} ms/article", file=sys.stderr, flush=True)
+                    results.setdefault(name, []).append(ms)
+                    decisions[name] = ids
+        finally:
+            postgres.stop()
+
+    reference = decisions["in-memory (tests, benchmarks)"]
+    stories = len(set(reference))
+    lines = [
+        "# Story assignment: ms per article by story-state store",
+        "",
+        f"`bench/story_state.py`: {len(features)} real news articles (train split of ../shared/eval/quotes, by id),",
+        f"spaCy once, then each store assigns the same features in the same order; kinds alternate, best of {REPEATS}.",
+        f"{stories} stories formed. Postgres: embedded server on loopback, 2 shared CPU cores.",
+        "",
+        "| store | ms/article (best) | runs | same decisions as in-memory |",
+        "|---|---|---|---|",
+    ]
+    for name, runs in results.items():
+        same = "yes" if decisions[name] == reference else "NO"
+        lines.append(f"| {name} | {min(runs):.2f} | {', '.join(f'{r:.2f}' for r in runs)} | {same} |")
+    OUT.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""Story state in Postgres, shared by every enrich replica on any host (enrich's own SQL; the connection
+and its faults are ``services.runtime.postgres``).
+
+Correct under concurrency by serialising assignments: each runs in one transaction that first takes a
+transaction-level advisory lock, so two replicas seeing two articles of one event at once cannot both
+found a story (the second sees the first's committed story and joins it) nor lose a centroid update.
+The lock is held from the first read to the commit, so one consumer group assigns one article at a
+time whatever its replica count (bench/results/story_state.md has the cost; spaCy runs outside it).
+
+Per article: one statement for the lock, one each for redelivery, quote hits, keyed candidates,
+candidate versions, document-frequency changes and the document count, then one pipelined write; no
+per-article reload. Candidate states are cached by story id and version (``seq``): a state is read again
+only when another replica (or this one) changed it since. Document frequencies are cached too and kept
+exact by reading only the rows changed since the last read (``DocFreqCache``). A failed transaction
+drops the state cache, since ``merge`` mutates cached states.
+
+Stories not updated for ``retention`` are pruned (with their keys, shingles and assignments) at most
+every ``prune_interval_s``; document frequencies are kept (they are the IDF corpus, bounded by the
+vocabulary).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping
+
+from services.enrich.stories import (
+    Assignment,
+    Decision,
+    DocFreqCache,
+    StoryFeatures,
+    StoryState,
+    StoryStateCache,
+    assign_story,
+    state_from_json,
+    state_to_json,
+)
+from services.runtime.postgres import Connection, PostgresConnection, stage_migrations
+
+log = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock key of story assignment ("nfst"); distinct from the migration lock.
+ASSIGNMENT_LOCK_KEY = 0x6E667374
+
+
+def migrations() -> list[tuple[str, str]]:
+    return stage_migrations("services.enrich", "enrich")
+
+
+class PostgresStoryStore:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        retention: dt.timedelta,
+        prune_interval_s: float = 600.0,
+    ) -> None:
+        self._db = PostgresConnection(database_url, application_name="newsflow-enrich")
+        self._retention = retention
+        self._prune_interval_s = prune_interval_s
+        self._last_prune = time.monotonic()
+        self._cache = StoryStateCache()
+        self._doc_freq = DocFreqCache()
+        self._conn: Connection | None = None  # the connection of the transaction in progress
+
+    def migrate(self) -> list[str]:
+        return self._db.migrate(migrations())
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> PostgresStoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def assign(self, features: StoryFeatures) -> Decision:
+        try:
+            with self._db.transaction() as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (ASSIGNMENT_LOCK_KEY,))
+                self._conn = conn
+                decision = assign_story(self, features)
+        except BaseException:
+            self._cache.clear()
+            raise
+        finally:
+            self._conn = None
+        if time.monotonic() - self._last_prune >= self._prune_interval_s:
+            self.prune()
+        return decision
+
+    def prune(self) -> int:
+        """Delete the stories not updated within the retention; return how many."""
+        with self._db.transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (ASSIGNMENT_LOCK_KEY,))
+            # No foreign keys (a per-row check on every shingle insert costs more than it saves): the
+            # story's rows go in the same statement.
+            rows = conn.execute(
+                """
+                WITH gone AS (DELETE FROM story_states WHERE updated_at < now() - %s RETURNING story_id),
+                    keys AS (DELETE FROM story_keys WHERE story_id IN (SELECT story_id FROM gone)),
+                    shingles AS (DELETE FROM story_shingles WHERE story_id IN (SELECT story_id FROM gone)),
+                    assigned AS (DELETE FROM story_assignments WHERE story_id IN (SELECT story_id FROM gone))
+                SELECT story_id FROM gone
+                """,
+                (self._retention,),
+            ).fetchall()
+        self._last_prune = time.monotonic()
+        self._cache.clear()
+        if rows:
+            log.info("pruned stories", extra={"stories": len(rows), "retention_days": self._retention.days})
+        return len(rows)
+
+    def document_frequencies(self, terms: set[str]) -> tuple[Mapping[str, int], int]:
+        """Diagnostics: the document frequencies (through the cache) and document count assignment uses."""
+        with self._db.transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (ASSIGNMENT_LOCK_KEY,))
+            self._conn = conn
+            try:
+                frequencies, n_docs = self.doc_freq(terms)
+                return {t: frequencies.get(t, 0) for t in terms}, n_docs
+            finally:
+                self._conn = None
+
+    def story_of(self, article_id: str) -> str | None:
+        with self._db.transaction() as conn:
+            self._conn = conn
+            try:
+                return self.known_story(article_id)
+            finally:
+                self._conn = None
+
+    # -- the port (called inside ``assign``'s locked transaction) ---------------------------------
+
+    def _tx(self) -> Connection:
+        assert self._conn is not None, "port methods run only inside assign()"
+        return self._conn
+
+    def known_story(self, article_id: str) -> str | None:
+        row = (
+            self._tx().execute("SELECT story_id FROM story_assignments WHERE article_id = %s", (article_id,)).fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def quote_hits(self, quote_shingles: frozenset[int]) -> Mapping[str, int]:
+        if not quote_shingles:
+            return {}
+        rows = (
+            self._tx()
+            .execute(
+                "SELECT story_id, count(*) FROM story_shingles WHERE shingle = ANY(%s) GROUP BY story_id",
+                (sorted(quote_shingles),),
+            )
+            .fetchall()
+        )
+        return {str(story_id): int(str(n)) for story_id, n in rows}
+
+    def stories_with_keys(self, keys: frozenset[str]) -> set[str]:
+        if not keys:
+            return set()
+        rows = (
+            self._tx()
+            .execute("SELECT DISTINCT story_id FROM story_keys WHERE key = ANY(%s)", (sorted(keys),))
+            .fetchall()
+        )
+        return {str(r[0]) for r in rows}
+
+    def recent_states(self, story_ids: set[str], limit: int) -> list[StoryState]:
+        conn = self._tx()
+        ranked = [
+            (str(story_id), int(str(seq)))
+            for story_id, seq in conn.execute(
+                "SELECT story_id, seq FROM story_states WHERE story_id = ANY(%s) ORDER BY seq DESC, story_id LIMIT %s",
+                (sorted(story_ids), limit),
+            ).fetchall()
+        ]
+        stale = self._cache.stale(ranked)
+        if stale:
+            for story_id, seq, state in conn.execute(
+                "SELECT story_id, seq, state FROM story_states WHERE story_id = ANY(%s)", (stale,)
+            ).fetchall():
+                self._cache.put(str(story_id), int(str(seq)), state_from_json(str(story_id), str(state)))
+        return [self._cache.get(story_id) for story_id, _seq in ranked]
+
+    def doc_freq(self, terms: set[str]) -> tuple[Mapping[str, int], int]:
+        conn, cache = self._tx(), self._doc_freq
+        if cache.watermark is None:
+            row = conn.execute("SELECT coalesce(max(seq), 0) FROM story_doc_freq").fetchone()
+            cache.start(int(str(row[0])) if row else 0)
+        else:
+            changed = conn.execute(
+                "SELECT term, df, seq FROM story_doc_freq WHERE seq > %s", (cache.watermark,)
+            ).fetchall()
+            cache.apply((str(t), int(str(df)), int(str(seq))) for t, df, seq in changed)
+        missing = cache.missing(terms)
+        if missing:
+            rows = conn.execute("SELECT term, df FROM story_doc_freq WHERE term = ANY(%s)", (missing,)).fetchall()
+            cache.fill(missing, {str(t): int(str(df)) for t, df in rows})
+        n_docs = conn.execute("SELECT value FROM story_counters WHERE name = 'n_docs'").fetchone()
+        return cache.frequencies, int(str(n_docs[0])) if n_docs else 0
+
+    def record(self, assignment: Assignment) -> None:
+        conn, state, f = self._tx(), assignment.state, assignment.features
+        story_id = state.story_id
+        with conn.pipeline():
+            conn.execute(
+                "INSERT INTO story_states (story_id, seq, state, updated_at)"
+                " VALUES (%s, nextval('story_seq'), %s, now())"
+                " ON CONFLICT (story_id) DO UPDATE SET seq = EXCLUDED.seq, state = EXCLUDED.state,"
+                " updated_at = EXCLUDED.updated_at",
+                (story_id, state_to_json(state)),
+            )
+            conn.execute(
+                "INSERT INTO story_keys (key, story_id) SELECT unnest(%s::text[]), %s ON CONFLICT DO NOTHING",
+                (sorted(f.entities | f.places), story_id),
+            )
+            conn.execute(
+                "INSERT INTO story_shingles (shingle, story_id) SELECT unnest(%s::bigint[]), %s ON CONFLICT DO NOTHING",
+                (sorted(f.text_shingles), story_id),
+            )
+            conn.execute(
+                "INSERT INTO story_assignments (article_id, story_id) VALUES (%s, %s)", (f.article_id, story_id)
+            )
+            conn.execute(
+                "INSERT INTO story_doc_freq (term, df, seq) SELECT t, 1, nextval('story_doc_freq_seq')"
+                " FROM unnest(%s::text[]) AS t"
+                " ON CONFLICT (term) DO UPDATE SET df = story_doc_freq.df + 1, seq = EXCLUDED.seq",
+                (sorted(f.terms),),
+            )
+            conn.execute("UPDATE story_counters SET value = value + 1 WHERE name = 'n_docs'")
+            seq = conn.execute("SELECT seq FROM story_states WHERE story_id = %s", (story_id,))
+        row = seq.fetchone()
+        if row is not None:
+            self._cache.put(story_id, int(str(row[0])), state)

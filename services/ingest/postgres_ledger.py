@@ -1,0 +1,141 @@
+"""Ingest's ledger in Postgres, shared by several ingest replicas over one bucket (ingest's own SQL;
+the connection and its faults are ``services.runtime.postgres``).
+
+Replicas divide the objects by leasing them: ``claim`` takes, in one statement, every listed version
+that is not done and not leased by a live replica, for ``lease``. Two replicas listing the same bucket
+at once each get a disjoint share (the primary key serialises the claims), and versions leased by a
+replica that died are claimed again once the lease has run out. A lease that runs out while its owner
+is still working (a very slow batch) only costs a second read: events are keyed and downstream upserts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+
+from psycopg.types.json import Jsonb
+
+from services.ingest.ledger import DoneVersion
+from services.ingest.sources import ObjectVersion
+from services.runtime.postgres import PostgresConnection, stage_migrations
+
+
+def migrations() -> list[tuple[str, str]]:
+    return stage_migrations("services.ingest", "ingest")
+
+
+class PostgresLedger:
+    def __init__(self, database_url: str, *, lease: dt.timedelta, owner: str | None = None) -> None:
+        self._db = PostgresConnection(database_url, application_name="newsflow-ingest")
+        self._lease = lease
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._signature_seq = 0
+
+    def migrate(self) -> list[str]:
+        return self._db.migrate(migrations())
+
+    def claim(self, versions: Sequence[ObjectVersion]) -> list[ObjectVersion]:
+        if not versions:
+            return []
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                """
+                INSERT INTO ingest_objects (uri, version, owner, lease_until)
+                SELECT u, v, %(owner)s, now() + %(lease)s FROM unnest(%(uris)s::text[], %(versions)s::text[]) AS t(u, v)
+                ON CONFLICT (uri, version) DO UPDATE SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until
+                WHERE ingest_objects.done_at IS NULL
+                  AND (ingest_objects.lease_until < now() OR ingest_objects.owner = EXCLUDED.owner)
+                RETURNING uri, version
+                """,
+                {
+                    "owner": self.owner,
+                    "lease": self._lease,
+                    "uris": [v.uri for v in versions],
+                    "versions": [v.version for v in versions],
+                },
+            ).fetchall()
+        claimed = {(str(u), str(v)) for u, v in rows}
+        return [v for v in versions if (v.uri, v.version) in claimed]
+
+    def is_done(self, uri: str, version: str) -> bool:
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM ingest_objects WHERE uri = %s AND version = %s AND done_at IS NOT NULL", (uri, version)
+            ).fetchone()
+        return row is not None
+
+    def content_done(self, uri: str, sha256: str) -> bool:
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM ingest_objects WHERE uri = %s AND sha256 = %s AND done_at IS NOT NULL", (uri, sha256)
+            ).fetchone()
+        return row is not None
+
+    def mark_done(
+        self,
+        uri: str,
+        version: str,
+        sha256: str | None,
+        outcome: str,
+        article_ids: list[str],
+        dead_letter_ids: list[str],
+    ) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                """
+                INSERT INTO ingest_objects (uri, version, owner, lease_until, sha256, outcome, article_ids,
+                    dead_letter_ids, done_at)
+                VALUES (%s, %s, %s, now(), %s, %s, %s, %s, now())
+                ON CONFLICT (uri, version) DO UPDATE SET owner = EXCLUDED.owner, sha256 = EXCLUDED.sha256,
+                    outcome = EXCLUDED.outcome, article_ids = EXCLUDED.article_ids,
+                    dead_letter_ids = EXCLUDED.dead_letter_ids, done_at = EXCLUDED.done_at
+                """,
+                (uri, version, self.owner, sha256, outcome, Jsonb(article_ids), Jsonb(dead_letter_ids)),
+            )
+
+    def done_versions(self) -> list[DoneVersion]:
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT uri, version, article_ids, dead_letter_ids FROM ingest_objects WHERE done_at IS NOT NULL"
+            ).fetchall()
+        return [DoneVersion(str(u), str(v), list(a or []), list(d or [])) for u, v, a, d in rows]  # type: ignore[call-overload]
+
+    def forget(self, uri: str, version: str) -> None:
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM ingest_objects WHERE uri = %s AND version = %s", (uri, version))
+
+    def add_signature(self, article_id: str, signature: bytes) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO ingest_signatures (article_id, signature) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (article_id, signature),
+            )
+
+    def new_signatures(self) -> list[tuple[str, bytes]]:
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT seq, article_id, signature FROM ingest_signatures WHERE seq > %s ORDER BY seq",
+                (self._signature_seq,),
+            ).fetchall()
+        if rows:
+            self._signature_seq = int(str(rows[-1][0]))
+        return [(str(a), bytes(s)) for _seq, a, s in rows]  # type: ignore[call-overload]
+
+    def checkpoint(self, name: str) -> str | None:
+        with self._db.transaction() as conn:
+            row = conn.execute("SELECT value FROM ingest_checkpoints WHERE name = %s", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def save_checkpoint(self, name: str, value: str) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO ingest_checkpoints (name, value) VALUES (%s, %s)"
+                " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                (name, value),
+            )
+
+    def close(self) -> None:
+        self._db.close()

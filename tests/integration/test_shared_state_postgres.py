@@ -1,0 +1,186 @@
+"""Shared state on a real Postgres: story assignment by several enrich replicas, the ingest ledger's
+leases by several ingest replicas."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import multiprocessing.synchronize
+import random
+import time
+import zlib
+
+import psycopg
+import pytest
+
+from services.enrich.postgres_story_store import PostgresStoryStore
+from services.enrich.stories import InMemoryStoryStore, StoryFeatures
+from services.ingest.postgres_ledger import PostgresLedger
+from services.ingest.sources import ObjectVersion
+
+pytestmark = pytest.mark.integration
+
+RETENTION = dt.timedelta(days=60)
+
+# Three events with their own people, places and vocabulary, plus words all of them share.
+EVENTS = {
+    "dam": (
+        {"person:ines-moreau", "org:river-authority"},
+        {"place:valcourt"},
+        {"dam": 2.0, "spillway": 1.5, "flood": 1.7, "evacuate": 1.2, "council": 1.0},
+    ),
+    "chess": (
+        {"person:tomas-varga", "org:chess-federation"},
+        {"place:riga"},
+        {"chess": 2.0, "gambit": 1.5, "tournament": 1.7, "draw": 1.2, "council": 1.0},
+    ),
+    "rail": (
+        {"person:amal-haddad", "org:rail-union"},
+        {"place:dunmore"},
+        {"strike": 2.0, "rail": 1.5, "wage": 1.7, "timetable": 1.2, "council": 1.0},
+    ),
+}
+
+
+def features(event: str, n: int, day: dt.date = dt.date(2026, 3, 2)) -> StoryFeatures:
+    entities, places, terms = EVENTS[event]
+    return StoryFeatures(
+        article_id=f"{event}-{n:03d}",
+        day=day,
+        day_is_published=True,
+        years=frozenset(),
+        event_dates=frozenset(),
+        entities=frozenset(entities),
+        places=frozenset(places),
+        terms={**terms, f"detail{n}": 1.0, **{"ent:" + e: 1.0 for e in entities | places}},
+        text_shingles=frozenset(zlib.crc32(f"{event}-{n}-{i}".encode()) for i in range(20)),
+    )
+
+
+def _race(database_url: str, article_ids: list[tuple[str, int]], barrier: multiprocessing.synchronize.Barrier) -> None:
+    with PostgresStoryStore(database_url, retention=RETENTION) as store:
+        for event, n in article_ids:
+            barrier.wait(30)  # both replicas assign their article of the same event at the same moment
+            store.assign(features(event, n))
+
+
+def _stories(database_url: str) -> dict[str, str]:
+    with psycopg.connect(database_url) as conn:
+        return {str(a): str(s) for a, s in conn.execute("SELECT article_id, story_id FROM story_assignments")}
+
+
+def test_two_replicas_racing_on_one_event_end_in_one_story(database_url: str) -> None:
+    PostgresStoryStore(database_url, retention=RETENTION).migrate()
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    rounds = [event for event in EVENTS for _ in range(4)]
+    # Replica A gets the even articles of each event, replica B the odd ones, in lockstep.
+    shares = [[(e, 2 * i + side) for i, e in enumerate(rounds)] for side in (0, 1)]
+    replicas = [context.Process(target=_race, args=(database_url, share, barrier)) for share in shares]
+    for replica in replicas:
+        replica.start()
+    for replica in replicas:
+        replica.join(120)
+    assert [r.exitcode for r in replicas] == [0, 0]
+
+    assigned = _stories(database_url)
+    assert len(assigned) == 2 * len(rounds)
+    by_event: dict[str, set[str]] = {}
+    for article_id, story_id in assigned.items():
+        by_event.setdefault(article_id.split("-")[0], set()).add(story_id)
+    assert all(len(ids) == 1 for ids in by_event.values()), by_event
+    assert len({next(iter(ids)) for ids in by_event.values()}) == len(EVENTS)
+
+
+def test_replicas_taking_turns_decide_as_one_process_would(database_url: str) -> None:
+    """Two replicas alternating over one arrival order make the decisions of a single store: each sees
+    the other's updates (its cached candidate states are refreshed by version)."""
+    order = [(e, n) for e in EVENTS for n in range(6)]
+    random.Random(7).shuffle(order)
+    single = InMemoryStoryStore()
+    expected = [single.assign(features(e, n)).story_id for e, n in order]
+    with (
+        PostgresStoryStore(database_url, retention=RETENTION) as a,
+        PostgresStoryStore(database_url, retention=RETENTION) as b,
+    ):
+        a.migrate()
+        got = [(a if i % 2 else b).assign(features(e, n)).story_id for i, (e, n) in enumerate(order)]
+        # A redelivered article gets its story back and changes nothing.
+        again = a.assign(features(*order[0]))
+        # Each replica's cached document frequencies are exact: it applied the other's changes.
+        terms = set(single.doc_freq_counts) | {"never-seen"}
+        exact = ({t: single.doc_freq_counts[t] for t in terms}, single.n_docs)
+        assert a.document_frequencies(terms) == exact and b.document_frequencies(terms) == exact
+    assert got == expected
+    assert again.story_id == expected[0]
+    assert len(_stories(database_url)) == len(order)
+
+
+def test_stories_not_updated_within_the_retention_are_pruned(database_url: str) -> None:
+    with PostgresStoryStore(database_url, retention=dt.timedelta(days=30)) as store:
+        store.migrate()
+        old = store.assign(features("dam", 1))
+        fresh = store.assign(features("chess", 1))
+        with psycopg.connect(database_url) as conn:
+            conn.execute(
+                "UPDATE story_states SET updated_at = now() - interval '31 days' WHERE story_id = %s", (old.story_id,)
+            )
+        assert store.prune() == 1
+        assert store.story_of("dam-001") is None
+        assert store.story_of("chess-001") == fresh.story_id
+        # The pruned event starts a new story of its own; nothing of the old one is left behind.
+        assert store.assign(features("dam", 2)).story_id == "story-dam-002"
+    with psycopg.connect(database_url) as conn:
+        left = conn.execute("SELECT count(*) FROM story_keys WHERE story_id = %s", (old.story_id,)).fetchone()
+    assert left == (0,)
+
+
+def _versions(n: int) -> list[ObjectVersion]:
+    return [ObjectVersion(uri=f"s3://news/{i:03d}.txt", key=f"{i:03d}.txt", version="e1", size=10) for i in range(n)]
+
+
+def test_ingest_replicas_divide_a_listing_and_take_over_a_dead_ones_share(database_url: str) -> None:
+    listing = _versions(40)
+    a = PostgresLedger(database_url, lease=dt.timedelta(seconds=1), owner="a")
+    b = PostgresLedger(database_url, lease=dt.timedelta(seconds=60), owner="b")
+    a.migrate()
+    try:
+        first = a.claim(listing[:25])
+        second = b.claim(listing)  # b lists everything while a holds its leases
+        assert len(first) == 25 and len(second) == 15
+        assert {v.uri for v in first}.isdisjoint({v.uri for v in second})
+        for v in second:
+            b.mark_done(v.uri, v.version, "sha", "ok", [f"art-{v.key}"], [])
+        # a holds its leases until they run out; then b takes over a's share (a "died").
+        assert b.claim(listing) == []
+        time.sleep(1.5)
+        taken_over = b.claim(listing)
+        assert [v.uri for v in taken_over] == [v.uri for v in first]
+        assert a.claim(listing) == []  # b's leases now
+        for v in taken_over:
+            b.mark_done(v.uri, v.version, "sha", "ok", [], [])
+        time.sleep(1.5)
+        assert a.claim(listing) == [] and b.claim(listing) == []  # done is done, leases or not
+        assert len(a.done_versions()) == 40
+        assert a.content_done(listing[0].uri, "sha") and not a.content_done(listing[0].uri, "other")
+    finally:
+        a.close()
+        b.close()
+
+
+def test_ingest_replicas_see_each_others_signatures_and_checkpoints(database_url: str) -> None:
+    a = PostgresLedger(database_url, lease=dt.timedelta(seconds=60), owner="a")
+    b = PostgresLedger(database_url, lease=dt.timedelta(seconds=60), owner="b")
+    a.migrate()
+    try:
+        a.add_signature("art-1", b"\x01" * 8)
+        assert b.new_signatures() == [("art-1", b"\x01" * 8)]
+        b.add_signature("art-2", b"\x02" * 8)
+        a.add_signature("art-1", b"\x09" * 8)  # the first signature of an id stands
+        assert b.new_signatures() == [("art-2", b"\x02" * 8)]
+        assert a.new_signatures() == [("art-1", b"\x01" * 8), ("art-2", b"\x02" * 8)]
+        a.save_checkpoint("s3-listing", "drop/010.txt")
+        assert b.checkpoint("s3-listing") == "drop/010.txt"
+    finally:
+        a.close()
+        b.close()
