@@ -61,10 +61,10 @@ def test_manifests_only_set_settings_the_services_read() -> None:
     keys = {key for d in config for key in (d.get("data") or d.get("stringData") or {})}
     assert keys and keys <= KNOWN_SETTINGS, f"unknown settings: {sorted(keys - KNOWN_SETTINGS)}"
     workloads = {d["metadata"]["name"]: d for d in documents if d["kind"] in ("Deployment", "StatefulSet")}
-    assert set(workloads) == {"newsflow-ingest", "newsflow-enrich", "newsflow-store"}
+    assert set(workloads) == {"newsflow-ingest", "newsflow-enrich", "newsflow-store", "newsflow-lag-exporter"}
     for workload in workloads.values():
         container = workload["spec"]["template"]["spec"]["containers"][0]
-        assert container["args"][0] in ("ingest", "enrich", "store")
+        assert container["args"][0] in ("ingest", "enrich", "store", "lag-exporter")
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())

@@ -108,6 +108,7 @@ def test_the_base_applies_no_secret_and_every_workload_is_hardened() -> None:
         "newsflow-ingest",
         "newsflow-enrich",
         "newsflow-store",
+        "newsflow-lag-exporter",
         "newsflow-topics",
     }
     for workload in workloads:
@@ -144,9 +145,18 @@ def test_compose_pins_images_and_waits_for_health() -> None:
         for dependency, condition in (service.get("depends_on") or {}).items():
             if condition["condition"] == "service_healthy":
                 assert "healthcheck" in services[dependency], f"{name} waits on {dependency}, which has no healthcheck"
-    assert {"kafka", "postgres", "minio", "minio-init", "prometheus", "grafana", "ingest", "enrich", "store"} <= set(
-        services
-    )
+    assert {
+        "kafka",
+        "postgres",
+        "minio",
+        "minio-init",
+        "prometheus",
+        "grafana",
+        "ingest",
+        "enrich",
+        "store",
+        "lag-exporter",
+    } <= set(services)
     grafana = " ".join(services["grafana"]["volumes"])
     assert "./grafana:" in grafana  # the dashboards of deploy/grafana, provisioned
     init = " ".join(services["minio-init"]["command"])
