@@ -89,6 +89,7 @@ class Enricher:
                     keyphrases=phrases,
                     story_id=decision.story_id,
                     enrichment=info,
+                    values=analysis.values,
                 )
             )
         return out

@@ -1,0 +1,331 @@
+"""Span and label repair after NER: rules over the model's ``doc.ents``, measured in bench/results/entities.md.
+
+The small English model cuts names at brackets and hyphens, keeps "of the" on a span's edge and tags
+places as PERSON/ORG. These rules run on token bounds, in this order, for every entity:
+
+1. edges: a leading or trailing article/preposition/possessive/punctuation is dropped ("the Foreign
+   Ministers of the" -> "Foreign Ministers"), PERSON titles are dropped ("President Xi Jinping");
+2. brackets: an unbalanced bracket ends the span ("Shanghai Cooperation Organisation (SCO" -> the
+   organisation), and a short bracketed form right after a name becomes an alias of that name ("(SCO)",
+   "(Сергей Лавров)");
+3. hyphens: a name glued to a capitalised word by a hyphen is kept whole ("Météo-France"), unless the
+   other word is a known place or entity of its own ("China-Russia" stays two places); a place grown so,
+   or tagged whole as a place while only its last word is one, becomes an ORG;
+4. labels: a known place (gazetteer) tagged PERSON/ORG/NORP/PRODUCT becomes GPE; a name ending in a
+   facility noun becomes FAC ("London Gateway") or in an organisation noun ORG; a PRODUCT without a digit
+   that is the subject of a company verb ("Maersk said") becomes ORG; a LAW without a law word and a
+   one-word generic noun ("State") are dropped;
+5. misses: known places and summit names (G7) the model left untagged are added.
+
+Vocabulary lives in ``entity_rules.json``; places in ``gazetteer.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from spacy.tokens import Doc, Token
+
+from services.enrich.entity_ids import PLACE_LABELS, VALUE_LABELS, words_of
+from services.enrich.gazetteer import Gazetteer, load_gazetteer
+
+# Words that precede a name as a title and are not part of it ("President Xi Jinping").
+TITLE_WORDS = frozenset(
+    {
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "sir",
+        "president",
+        "premier",
+        "minister",
+        "secretary",
+        "spokesman",
+        "spokeswoman",
+        "spokesperson",
+        "chancellor",
+        "senator",
+        "governor",
+        "general",
+        "ambassador",
+        "envoy",
+        "king",
+        "queen",
+        "prince",
+        "pope",
+        "leader",
+        "chairman",
+        "professor",
+        "prof",
+    }
+)
+
+_HYPHENS = frozenset({"-", "‐", "‑"})
+_MAX_PLACE_WORDS = 3
+_MAX_ALIAS_TOKENS = 4
+
+
+@dataclass(frozen=True)
+class EntityRules:
+    edge_words: frozenset[str]
+    generic_words: frozenset[str]
+    law_words: frozenset[str]
+    facility_heads: frozenset[str]
+    org_heads: frozenset[str]
+    speaking_verbs: frozenset[str]
+    org_token: re.Pattern[str]
+    model_number: re.Pattern[str]
+
+
+@lru_cache(maxsize=1)
+def load_rules() -> EntityRules:
+    raw = json.loads((resources.files("services.enrich") / "entity_rules.json").read_text(encoding="utf-8"))
+    return EntityRules(
+        edge_words=frozenset(raw["edge_words"]),
+        generic_words=frozenset(raw["generic_words"]),
+        law_words=frozenset(raw["law_words"]),
+        facility_heads=frozenset(raw["facility_heads"]),
+        org_heads=frozenset(raw["org_heads"]),
+        speaking_verbs=frozenset(raw["speaking_verbs"]),
+        org_token=re.compile(raw["org_token_pattern"]),
+        model_number=re.compile(raw["model_number_pattern"]),
+    )
+
+
+@dataclass
+class Candidate:
+    """An entity span in token bounds [start, end); ``alias_of`` holds the token bounds of the name that a
+    bracketed form follows ("SCO" in "Shanghai Cooperation Organisation (SCO)")."""
+
+    start: int
+    end: int
+    label: str
+    alias_of: tuple[int, int] | None = None
+
+
+def _slug(doc: Doc, start: int, end: int) -> str:
+    return "-".join(words_of(doc[start:end].text))
+
+
+def _trim(doc: Doc, start: int, end: int, label: str, rules: EntityRules) -> tuple[int, int]:
+    if label in VALUE_LABELS:
+        return start, end
+    while start < end and (
+        doc[start].lower_ in rules.edge_words
+        or (doc[start].is_punct and doc[start].text not in _HYPHENS)
+        or (label == "PERSON" and doc[start].lower_.rstrip(".") in TITLE_WORDS)
+    ):
+        start += 1
+    while end > start and (doc[end - 1].lower_ in rules.edge_words or doc[end - 1].is_punct):
+        end -= 1
+    return start, end
+
+
+def _cut_brackets(doc: Doc, start: int, end: int) -> tuple[int, int, tuple[int, int] | None]:
+    """Bounds without an unbalanced bracket, and the bracketed tail that was cut off (an alias) if any."""
+    depth = 0
+    for i in range(start, end):
+        t = doc[i].text
+        if t == "(":
+            depth += 1
+            if not any(doc[k].text == ")" for k in range(i + 1, end)):
+                tail = (i + 1, end)
+                return start, i, tail if tail[0] < tail[1] else None
+        elif t == ")":
+            if depth == 0:
+                return i + 1, end, None
+            depth -= 1
+    return start, end, None
+
+
+def _is_name_word(tok: Token) -> bool:
+    return tok.text[:1].isupper() and tok.text.isalpha()
+
+
+def _glued(doc: Doc, i: int) -> bool:
+    """Token ``i`` is followed by the next one without a space."""
+    return not doc[i].whitespace_
+
+
+def _extend_hyphens(doc: Doc, start: int, end: int, taken: set[int], gazetteer: Gazetteer) -> tuple[int, int, bool]:
+    grew_with_place = False
+    grew = False
+    while (
+        start >= 2
+        and doc[start - 1].text in _HYPHENS
+        and _glued(doc, start - 2)
+        and _glued(doc, start - 1)
+        and _is_name_word(doc[start - 2])
+        and start - 2 not in taken
+    ):
+        if gazetteer.is_known_place(_slug(doc, start - 2, start - 1)):
+            break
+        start -= 2
+        grew = True
+    while (
+        end + 1 < len(doc)
+        and doc[end].text in _HYPHENS
+        and _glued(doc, end - 1)
+        and _glued(doc, end)
+        and _is_name_word(doc[end + 1])
+        and end + 1 not in taken
+    ):
+        if gazetteer.is_known_place(_slug(doc, end + 1, end + 2)):
+            grew_with_place = True
+            break
+        end += 2
+        grew = True
+    return start, end, grew and not grew_with_place
+
+
+def _relabel(doc: Doc, c: Candidate, rules: EntityRules, gazetteer: Gazetteer) -> str | None:
+    """The repaired label of ``c``, or None when it is not an entity at all."""
+    label = c.label
+    if label in VALUE_LABELS:
+        return label
+    span = doc[c.start : c.end]
+    words = [t.lower_ for t in span]
+    slug = _slug(doc, c.start, c.end)
+    if label in ("PERSON", "ORG", "NORP", "PRODUCT") and gazetteer.is_known_place(slug):
+        return "GPE"
+    if (
+        label in PLACE_LABELS
+        and len(span) == 3
+        and span[1].text in _HYPHENS
+        and not gazetteer.is_known_place(slug)
+        and gazetteer.is_known_place(_slug(doc, c.start + 2, c.end))
+        and not gazetteer.is_known_place(_slug(doc, c.start, c.start + 1))
+    ):
+        # "Météo-France": a word glued to a place that is not itself a place names an organisation.
+        return "ORG"
+    if label in ("PERSON", "ORG", "PRODUCT") and len(words) >= 2:
+        if words[-1] in rules.facility_heads:
+            return "FAC"
+        if words[-1] in rules.org_heads and label == "PERSON":
+            return "ORG"
+    if label == "PRODUCT" and not any(ch.isdigit() for ch in span.text):
+        root = span.root
+        if root.dep_ in ("nsubj", "nsubjpass") and root.head.lemma_.lower() in rules.speaking_verbs:
+            return "ORG"
+    if label == "LAW" and not rules.law_words & set(words):
+        return None
+    if len(words) == 1 and words[0] in rules.generic_words:
+        return None
+    return label
+
+
+def _join_model_numbers(doc: Doc, out: list[Candidate], rules: EntityRules) -> list[Candidate]:
+    """A maker followed by a model number is one product: "Boeing" + "737" -> PRODUCT "Boeing 737"."""
+    by_start = {c.start: c for c in out}
+    dropped: set[int] = set()
+    for c in out:
+        if c.label not in ("ORG", "PRODUCT") or c.end >= len(doc) or id(c) in dropped:
+            continue
+        if not doc[c.end - 1].whitespace_ or not rules.model_number.match(doc[c.end].text):
+            continue
+        follower = by_start.get(c.end)
+        if follower is not None:
+            if follower.end != c.end + 1:
+                continue
+            dropped.add(id(follower))
+        c.end += 1
+        c.label = "PRODUCT"
+    return [c for c in out if id(c) not in dropped]
+
+
+def _bracket_alias(doc: Doc, end: int) -> tuple[int, int] | None:
+    """Token bounds of a short bracketed form right after a name: "(SCO)", "(Сергей Лавров)"."""
+    if end >= len(doc) or doc[end].text != "(":
+        return None
+    for k in range(end + 1, min(len(doc), end + 2 + _MAX_ALIAS_TOKENS)):
+        if doc[k].text == ")":
+            inner = doc[end + 1 : k]
+            if len(inner) and any(ch.isupper() or not ch.isascii() for ch in inner.text if ch.isalpha()):
+                return end + 1, k
+            return None
+        if doc[k].is_punct and doc[k].text not in _HYPHENS:
+            return None
+    return None
+
+
+def _missed(doc: Doc, taken: set[int], rules: EntityRules, gazetteer: Gazetteer) -> list[Candidate]:
+    """Known places and summit names (G7, G20) the model did not tag."""
+    out: list[Candidate] = []
+    i = 0
+    n = len(doc)
+    while i < n:
+        tok = doc[i]
+        if i in taken or not tok.text[:1].isupper():
+            i += 1
+            continue
+        if rules.org_token.match(tok.text):
+            out.append(Candidate(i, i + 1, "ORG"))
+            i += 1
+            continue
+        if tok.pos_ != "PROPN":
+            i += 1
+            continue
+        found = 0
+        for width in range(min(_MAX_PLACE_WORDS, n - i), 0, -1):
+            if any(k in taken or not doc[k].text[:1].isupper() for k in range(i, i + width)):
+                continue
+            if gazetteer.is_known_place(_slug(doc, i, i + width)):
+                found = width
+                break
+        if found:
+            out.append(Candidate(i, i + found, "GPE"))
+            i += found
+        else:
+            i += 1
+    return out
+
+
+def repair_entities(doc: Doc, rules: EntityRules | None = None, gazetteer: Gazetteer | None = None) -> list[Candidate]:
+    """The entities of ``doc`` after the rules in the module docstring, in text order."""
+    rules = rules or load_rules()
+    gazetteer = gazetteer or load_gazetteer()
+    ents = list(doc.ents)
+    taken = {i for e in ents for i in range(e.start, e.end)}
+    out: list[Candidate] = []
+    for ent in ents:
+        start, end = _trim(doc, ent.start, ent.end, ent.label_, rules)
+        tail: tuple[int, int] | None = None
+        if ent.label_ not in VALUE_LABELS:
+            start, end, tail = _cut_brackets(doc, start, end)
+            start, end = _trim(doc, start, end, ent.label_, rules)
+        if start >= end:
+            continue
+        label = ent.label_
+        if label not in VALUE_LABELS:
+            own = set(range(ent.start, ent.end))
+            start, end, grew = _extend_hyphens(doc, start, end, taken - own, gazetteer)
+            if grew and label in PLACE_LABELS:
+                label = "ORG"
+        c = Candidate(start, end, label)
+        repaired = _relabel(doc, c, rules, gazetteer)
+        if repaired is None:
+            continue
+        c.label = repaired
+        out.append(c)
+        if tail is not None and c.label not in VALUE_LABELS:
+            out.append(Candidate(tail[0], tail[1], c.label, alias_of=(c.start, c.end)))
+    out = _join_model_numbers(doc, out, rules)
+    taken = {i for c in out for i in range(c.start, c.end)}
+    out.extend(_missed(doc, taken, rules, gazetteer))
+    out.sort(key=lambda c: (c.start, c.end))
+    # Bracketed forms after a name: "(SCO)" cut from a span above, or a span of its own ("(Сергей Лавров)").
+    index = {(c.start, c.end): c for c in out}
+    for c in out:
+        if c.label in VALUE_LABELS or c.alias_of is not None:
+            continue
+        bounds = _bracket_alias(doc, c.end)
+        alias = index.get(bounds) if bounds is not None else None
+        if alias is not None and alias.label not in VALUE_LABELS:
+            alias.alias_of = (c.start, c.end)
+            alias.label = c.label
+    return out
