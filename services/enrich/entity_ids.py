@@ -6,13 +6,15 @@ An id is ``<family>:<slug>``:
   ``norp``, ``event``, ``product``, ``work_of_art``, ``law``). Dates, times and numbers (``VALUE_LABELS``)
   get no id at all: they are values, not entities.
 * ``slug`` is the name without a leading "the" or a trailing possessive, transliterated to ASCII with
-  anyascii (any script: Лавров -> lavrov, 李强 -> li-qiang, one Han or Hangul syllable a word), lower-cased
+  anyascii (any script: Лавров -> lavrov, 李强 -> li-qiang, 习近平 -> xi-jinping: a run of Han or Hangul
+  syllables is a one-syllable surname and a given name), lower-cased
   and split on anything that is not a letter or a digit, the words joined by ``-``. Digits and initials
   are kept: G7 -> ``org:g7``, Boeing 737 -> ``product:boeing-737``, George H. W. Bush ->
   ``person:george-h-w-bush``.
 * PERSON words are also folded so that transliteration variants meet: ``ks`` -> ``x``, a final
-  ``ey/ei/ej/ij/iy/yy/y`` -> ``i`` (words of three letters or more), doubled letters collapsed; Sergey,
-  Sergei and Сергей all become ``sergi``. A Russian patronymic in the middle (-ovich, -evna, ...) is dropped.
+  ``ey/ei/ej/ij/iy/yy/y`` -> ``i`` and a ``y`` between consonants -> ``i`` (words of three letters or more),
+  doubled letters collapsed; Sergey, Sergei and Сергей all become ``sergi``, Volodymyr and Володимир
+  ``volodimir``. A Russian patronymic in the middle (-ovich, -evna, ...) is dropped.
 * Places take the gazetteer key (see ``gazetteer.py``): US, USA, United States of America -> ``place:united-states``.
   Other families take the short-form table in ``entity_aliases.json`` (UN -> ``org:united-nations``).
 
@@ -39,6 +41,8 @@ VALUE_LABELS = frozenset({"DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDIN
 
 _FINAL_VOWEL_Y = re.compile(r"(?:ey|ei|ej|iy|yy|ij|y)$")
 _DOUBLED_LETTER = re.compile(r"([a-z])\1+")
+# A y between consonants is the vowel i in most romanisations: Volodymyr/Володимир, Denys/Денис.
+_CONSONANT_Y = re.compile(r"(?<=[b-df-hj-np-tv-z])y(?=[b-df-hj-np-tv-z])")
 _WORD = re.compile(r"[a-z0-9]+")
 # Apostrophes inside a word (O'Brien, the soft sign of Зеленський -> Zelens'kyi) do not split it.
 _INNER_APOSTROPHE = re.compile(r"(?<=[a-z])['’ʹʼ](?=[a-z])")
@@ -52,19 +56,29 @@ def _syllabic(ch: str) -> bool:
     return name.startswith(("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH", "HANGUL SYLLABLE"))
 
 
+def _syllable_run(syllables: list[str]) -> str:
+    # A Chinese or Korean name is a one-syllable surname and a given name written as one word:
+    # 习近平 -> "Xi Jinping", 李强 -> "Li Qiang", as news romanises them.
+    return f" {syllables[0]} {''.join(syllables[1:]).capitalize()} " if len(syllables) > 1 else f" {syllables[0]} "
+
+
 def transliterate(name: str) -> str:
-    """``name`` in ASCII: anyascii per character, a space around each Han/Hangul syllable so that
-    李强 reads "Li Qiang" rather than "LiQiang"."""
+    """``name`` in ASCII: anyascii per character; a run of Han/Hangul syllables reads as surname + given
+    name ("Li Qiang", "Xi Jinping") rather than "LiQiang"."""
     if name.isascii():
         return name
     parts: list[str] = []
+    run: list[str] = []
     for ch in name:
-        if ch.isascii():
-            parts.append(ch)
-        elif _syllabic(ch):
-            parts.append(f" {anyascii(ch)} ")
-        else:
-            parts.append(anyascii(ch))
+        if _syllabic(ch):
+            run.append(anyascii(ch))
+            continue
+        if run:
+            parts.append(_syllable_run(run))
+            run = []
+        parts.append(ch if ch.isascii() else anyascii(ch))
+    if run:
+        parts.append(_syllable_run(run))
     return "".join(parts)
 
 
@@ -79,6 +93,7 @@ def fold_token(token: str) -> str:
     if len(s) > 2 and not s.isdigit():
         s = s.replace("ks", "x")
         s = _FINAL_VOWEL_Y.sub("i", s)
+        s = _CONSONANT_Y.sub("i", s)
     return _DOUBLED_LETTER.sub(r"\1", s)
 
 

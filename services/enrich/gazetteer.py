@@ -46,6 +46,10 @@ class Gazetteer:
     def is_known_place(self, slug: str) -> bool:
         return slug in self.known
 
+    def is_place_form(self, slug: str) -> bool:
+        """A known place name or any short form of one (US, UK, PRC)."""
+        return slug in self.known or slug in self.aliases
+
 
 def _country_forms() -> tuple[dict[str, str], set[str]]:
     aliases: dict[str, str] = {}

@@ -15,7 +15,9 @@ places as PERSON/ORG. These rules run on token bounds, in this order, for every 
    facility noun becomes FAC ("London Gateway") or in an organisation noun ORG; a PRODUCT without a digit
    that is the subject of a company verb ("Maersk said") becomes ORG; a LAW without a law word and a
    one-word generic noun ("State") are dropped;
-5. misses: known places and summit names (G7) the model left untagged are added.
+5. misses: known places and summit names (G7) the model left untagged are added, and so are later
+   mentions of a person it tagged once (the full name or the surname alone) and bracketed forms after a
+   name in another script or in capitals ("(王毅)", "(FAA)").
 
 Vocabulary lives in ``entity_rules.json``; places in ``gazetteer.py``.
 """
@@ -80,6 +82,7 @@ class EntityRules:
     speaking_verbs: frozenset[str]
     org_token: re.Pattern[str]
     model_number: re.Pattern[str]
+    name_particles: frozenset[str]
 
 
 @lru_cache(maxsize=1)
@@ -94,6 +97,7 @@ def load_rules() -> EntityRules:
         speaking_verbs=frozenset(raw["speaking_verbs"]),
         org_token=re.compile(raw["org_token_pattern"]),
         model_number=re.compile(raw["model_number_pattern"]),
+        name_particles=frozenset(raw["name_particles"]),
     )
 
 
@@ -153,8 +157,10 @@ def _glued(doc: Doc, i: int) -> bool:
 
 
 def _extend_hyphens(doc: Doc, start: int, end: int, taken: set[int], gazetteer: Gazetteer) -> tuple[int, int, bool]:
-    grew_with_place = False
-    grew = False
+    """Bounds grown over glued hyphens to capitalised words ("Météo" -> "Météo-France"), and whether the
+    result joined a place to a word that is not one (then it names an organisation). Two places stay apart."""
+    own_is_place = gazetteer.is_place_form(_slug(doc, start, end))
+    joined_place = False
     while (
         start >= 2
         and doc[start - 1].text in _HYPHENS
@@ -163,10 +169,11 @@ def _extend_hyphens(doc: Doc, start: int, end: int, taken: set[int], gazetteer: 
         and _is_name_word(doc[start - 2])
         and start - 2 not in taken
     ):
-        if gazetteer.is_known_place(_slug(doc, start - 2, start - 1)):
+        word_is_place = gazetteer.is_place_form(_slug(doc, start - 2, start - 1))
+        if word_is_place and own_is_place:
             break
+        joined_place = joined_place or word_is_place != own_is_place
         start -= 2
-        grew = True
     while (
         end + 1 < len(doc)
         and doc[end].text in _HYPHENS
@@ -175,12 +182,37 @@ def _extend_hyphens(doc: Doc, start: int, end: int, taken: set[int], gazetteer: 
         and _is_name_word(doc[end + 1])
         and end + 1 not in taken
     ):
-        if gazetteer.is_known_place(_slug(doc, end + 1, end + 2)):
-            grew_with_place = True
+        word_is_place = gazetteer.is_place_form(_slug(doc, end + 1, end + 2))
+        if word_is_place and own_is_place:
             break
+        joined_place = joined_place or word_is_place != own_is_place
         end += 2
-        grew = True
-    return start, end, grew and not grew_with_place
+    return start, end, joined_place
+
+
+def _join_hyphenated(doc: Doc, gazetteer: Gazetteer) -> list[Candidate]:
+    """The model's entities, two of them joined when a hyphen glues them into one name: "Météo" + "France"
+    -> ORG "Météo-France". Two places ("China-Russia") or two people ("Biden-Xi") stay apart."""
+    out: list[Candidate] = []
+    for ent in doc.ents:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and ent.start == prev.end + 1
+            and doc[prev.end].text in _HYPHENS
+            and _glued(doc, prev.end - 1)
+            and _glued(doc, prev.end)
+            and prev.label not in VALUE_LABELS
+            and ent.label_ not in VALUE_LABELS
+        ):
+            left = gazetteer.is_place_form(_slug(doc, prev.start, prev.end))
+            right = gazetteer.is_place_form(_slug(doc, ent.start, ent.end))
+            if not (left and right) and not (prev.label == ent.label_ == "PERSON"):
+                prev.end = ent.end
+                prev.label = "ORG" if left or right else prev.label
+                continue
+        out.append(Candidate(ent.start, ent.end, ent.label_))
+    return out
 
 
 def _relabel(doc: Doc, c: Candidate, rules: EntityRules, gazetteer: Gazetteer) -> str | None:
@@ -191,8 +223,19 @@ def _relabel(doc: Doc, c: Candidate, rules: EntityRules, gazetteer: Gazetteer) -
     span = doc[c.start : c.end]
     words = [t.lower_ for t in span]
     slug = _slug(doc, c.start, c.end)
+    if len(span) == 1 and rules.org_token.match(span.text):
+        return "ORG"
     if label in ("PERSON", "ORG", "NORP", "PRODUCT") and gazetteer.is_known_place(slug):
         return "GPE"
+    if (
+        label in ("ORG", "GPE", "NORP", "PRODUCT")
+        and len(span) >= 2
+        and c.start > 0
+        and doc[c.start - 1].lower_.rstrip(".") in TITLE_WORDS
+        and all(_is_name_word(t) or t.text in _HYPHENS or t.lower_ in rules.name_particles for t in span)
+    ):
+        # "President Kassym-Jomart Tokayev", "spokesperson Sanne de Vries": a title names a person.
+        return "PERSON"
     if (
         label in PLACE_LABELS
         and len(span) == 3
@@ -236,6 +279,58 @@ def _join_model_numbers(doc: Doc, out: list[Candidate], rules: EntityRules) -> l
         c.end += 1
         c.label = "PRODUCT"
     return [c for c in out if id(c) not in dropped]
+
+
+def _repeated_people(doc: Doc, out: list[Candidate], taken: set[int]) -> list[Candidate]:
+    """Later mentions of a person the model tagged once but not again ("Sybiha said", "He Lifeng said"):
+    the full name, or its surname alone, as capitalised proper nouns outside any other entity."""
+    forms: dict[str, list[tuple[str, ...]]] = {}
+    for c in out:
+        if c.label == "PERSON" and c.end - c.start >= 2:
+            words = tuple(t.text for t in doc[c.start : c.end])
+            for form in (words, words[-1:]):
+                forms.setdefault(form[0], []).append(form)
+    if not forms:
+        return []
+    for first in forms:
+        forms[first].sort(key=len, reverse=True)
+    found: list[Candidate] = []
+    i = 0
+    while i < len(doc):
+        options = forms.get(doc[i].text) if i not in taken else None
+        width = 0
+        for form in options or ():
+            end = i + len(form)
+            if (
+                end <= len(doc)
+                and doc[end - 1].pos_ == "PROPN"
+                and all(doc[k].text == w and k not in taken for k, w in zip(range(i, end), form, strict=True))
+            ):
+                width = len(form)
+                break
+        if width:
+            found.append(Candidate(i, i + width, "PERSON"))
+            i += width
+        else:
+            i += 1
+    return found
+
+
+def _untagged_bracket_forms(doc: Doc, out: list[Candidate], taken: set[int]) -> list[Candidate]:
+    """A bracketed form after a name that the model left untagged: a native-script spelling ("(王毅)",
+    "(김정은)") or an acronym ("(FAA)")."""
+    found: list[Candidate] = []
+    for c in out:
+        if c.label in VALUE_LABELS or c.alias_of is not None:
+            continue
+        bounds = _bracket_alias(doc, c.end)
+        if bounds is None or any(k in taken for k in range(*bounds)):
+            continue
+        inner = doc[bounds[0] : bounds[1]].text
+        letters = [ch for ch in inner if ch.isalpha()]
+        if letters and (not inner.isascii() or (inner.isupper() and len(letters) >= 2)):
+            found.append(Candidate(bounds[0], bounds[1], c.label, alias_of=(c.start, c.end)))
+    return found
 
 
 def _bracket_alias(doc: Doc, end: int) -> tuple[int, int] | None:
@@ -289,22 +384,22 @@ def repair_entities(doc: Doc, rules: EntityRules | None = None, gazetteer: Gazet
     """The entities of ``doc`` after the rules in the module docstring, in text order."""
     rules = rules or load_rules()
     gazetteer = gazetteer or load_gazetteer()
-    ents = list(doc.ents)
+    ents = _join_hyphenated(doc, gazetteer)
     taken = {i for e in ents for i in range(e.start, e.end)}
     out: list[Candidate] = []
     for ent in ents:
-        start, end = _trim(doc, ent.start, ent.end, ent.label_, rules)
+        start, end = _trim(doc, ent.start, ent.end, ent.label, rules)
         tail: tuple[int, int] | None = None
-        if ent.label_ not in VALUE_LABELS:
+        if ent.label not in VALUE_LABELS:
             start, end, tail = _cut_brackets(doc, start, end)
-            start, end = _trim(doc, start, end, ent.label_, rules)
+            start, end = _trim(doc, start, end, ent.label, rules)
         if start >= end:
             continue
-        label = ent.label_
+        label = ent.label
         if label not in VALUE_LABELS:
             own = set(range(ent.start, ent.end))
-            start, end, grew = _extend_hyphens(doc, start, end, taken - own, gazetteer)
-            if grew and label in PLACE_LABELS:
+            start, end, joined_place = _extend_hyphens(doc, start, end, taken - own, gazetteer)
+            if joined_place:
                 label = "ORG"
         c = Candidate(start, end, label)
         repaired = _relabel(doc, c, rules, gazetteer)
@@ -317,6 +412,11 @@ def repair_entities(doc: Doc, rules: EntityRules | None = None, gazetteer: Gazet
     out = _join_model_numbers(doc, out, rules)
     taken = {i for c in out for i in range(c.start, c.end)}
     out.extend(_missed(doc, taken, rules, gazetteer))
+    taken = {i for c in out for i in range(c.start, c.end)}
+    out.extend(_repeated_people(doc, out, taken))
+    out.sort(key=lambda c: (c.start, c.end))
+    taken = {i for c in out for i in range(c.start, c.end)}
+    out.extend(_untagged_bracket_forms(doc, out, taken))
     out.sort(key=lambda c: (c.start, c.end))
     # Bracketed forms after a name: "(SCO)" cut from a span above, or a span of its own ("(Сергей Лавров)").
     index = {(c.start, c.end): c for c in out}

@@ -131,3 +131,17 @@ def test_salience_weighs_title_lede_and_count(nlp: Language) -> None:
     got = _by_text(analysis)
     assert got["Wang Yi"].salience > got["Mongolia"].salience  # lede and two mentions beat one late mention
     assert got["China"].salience > got["Mongolia"].salience  # title
+
+
+def test_untagged_repeats_and_native_script_forms_join_the_name(nlp: Language) -> None:
+    text = (
+        "Ukrainian Foreign Minister Andrii Sybiha met Wang Yi (王毅) in Geneva.\n"
+        "Sybiha said the talks were useful. US-China trade and Russia-Ukraine talks were not discussed."
+    )
+    analysis = analyse_entities(nlp(text))
+    sybiha = _by_text(analysis)["Andrii Sybiha"]
+    assert sybiha.count == 2 and sybiha.canonical_id == "person:andri-sibiha"
+    wang = _by_text(analysis)["Wang Yi"]
+    assert {text[m.start : m.end] for m in wang.mentions} == {"Wang Yi", "王毅"}
+    surfaces = {m.text for m in analysis.mentions}
+    assert "US-China" not in surfaces and "Russia-Ukraine" not in surfaces

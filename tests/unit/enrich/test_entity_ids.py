@@ -39,7 +39,9 @@ def test_cyrillic_and_cjk_names_get_distinct_readable_ids() -> None:
     assert cyrillic == "person:sergi-lavrov" == canonical_id_for("Sergey Lavrov", "PERSON")
     assert cjk == "person:li-qiang" == canonical_id_for("Li Qiang", "PERSON")
     assert canonical_id_for("Зеленский", "PERSON") == canonical_id_for("Zelenskyy", "PERSON") == "person:zelenski"
-    assert transliterate("习近平") == " Xi  Jin  Ping "
+    assert canonical_id_for("习近平", "PERSON") == canonical_id_for("Xi Jinping", "PERSON") == "person:xi-jinping"
+    assert transliterate("李强") == " Li Qiang "
+    assert canonical_id_for("김정은", "PERSON") == "person:gim-jeongeun"  # Revised Romanisation, readable
 
 
 def test_transliteration_variants_still_meet() -> None:
