@@ -82,11 +82,17 @@ def transliterate(name: str) -> str:
     return "".join(parts)
 
 
-def words_of(name: str) -> list[str]:
+# Names repeat across and within articles: the pure steps below are memoised (bounded) per process.
+_CACHE = 1 << 16
+
+
+@lru_cache(maxsize=_CACHE)
+def words_of(name: str) -> tuple[str, ...]:
     """The lower-case ASCII words (letters and digits) of ``name``."""
-    return _WORD.findall(_INNER_APOSTROPHE.sub("", transliterate(name).lower()))
+    return tuple(_WORD.findall(_INNER_APOSTROPHE.sub("", transliterate(name).lower())))
 
 
+@lru_cache(maxsize=_CACHE)
 def fold_token(token: str) -> str:
     """Fold one name word so transliteration variants compare equal (see module docstring)."""
     s = "".join(words_of(token))
@@ -131,6 +137,7 @@ def slug_of(name: str, label: str, gazetteer: Gazetteer | None = None) -> str:
     return _short_forms().get(family, {}).get(key, key)
 
 
+@lru_cache(maxsize=_CACHE)
 def canonical_id_for(name: str, label: str) -> str:
     """Id shared by spelling variants of ``name`` across articles; ``label`` must be a named label."""
     return f"{label_family(label)}:{slug_of(name, label)}"

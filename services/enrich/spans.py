@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from spacy.tokens import Doc, Token
+from spacy.tokens import Doc
 
 from services.enrich.entity_ids import PLACE_LABELS, VALUE_LABELS, words_of
 from services.enrich.gazetteer import Gazetteer, load_gazetteer
@@ -112,77 +112,99 @@ class Candidate:
     alias_of: tuple[int, int] | None = None
 
 
-def _slug(doc: Doc, start: int, end: int) -> str:
-    return "-".join(words_of(doc[start:end].text))
+@dataclass(frozen=True)
+class _Tokens:
+    """Token attributes read once per Doc: indexing a Doc builds a Token object on every access."""
+
+    text: list[str]
+    lower: list[str]
+    pos: list[str]
+    punct: list[bool]
+    glued: list[bool]  # no whitespace after the token
+
+    @classmethod
+    def of(cls, doc: Doc) -> _Tokens:
+        tokens = cls(text=[], lower=[], pos=[], punct=[], glued=[])
+        for tok in doc:
+            tokens.text.append(tok.text)
+            tokens.lower.append(tok.lower_)
+            tokens.pos.append(tok.pos_)
+            tokens.punct.append(tok.is_punct)
+            tokens.glued.append(not tok.whitespace_)
+        return tokens
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def slug(self, start: int, end: int) -> str:
+        return "-".join(w for k in range(start, end) for w in words_of(self.text[k]))
+
+    def span_text(self, start: int, end: int) -> str:
+        return "".join(self.text[k] + ("" if self.glued[k] or k == end - 1 else " ") for k in range(start, end))
 
 
-def _trim(doc: Doc, start: int, end: int, label: str, rules: EntityRules) -> tuple[int, int]:
+def _trim(t: _Tokens, start: int, end: int, label: str, rules: EntityRules) -> tuple[int, int]:
     if label in VALUE_LABELS:
         return start, end
     while start < end and (
-        doc[start].lower_ in rules.edge_words
-        or (doc[start].is_punct and doc[start].text not in _HYPHENS)
-        or (label == "PERSON" and doc[start].lower_.rstrip(".") in TITLE_WORDS)
+        t.lower[start] in rules.edge_words
+        or (t.punct[start] and t.text[start] not in _HYPHENS)
+        or (label == "PERSON" and t.lower[start].rstrip(".") in TITLE_WORDS)
     ):
         start += 1
-    while end > start and (doc[end - 1].lower_ in rules.edge_words or doc[end - 1].is_punct):
+    while end > start and (t.lower[end - 1] in rules.edge_words or t.punct[end - 1]):
         end -= 1
     return start, end
 
 
-def _cut_brackets(doc: Doc, start: int, end: int) -> tuple[int, int, tuple[int, int] | None]:
+def _cut_brackets(t: _Tokens, start: int, end: int) -> tuple[int, int, tuple[int, int] | None]:
     """Bounds without an unbalanced bracket, and the bracketed tail that was cut off (an alias) if any."""
     depth = 0
     for i in range(start, end):
-        t = doc[i].text
-        if t == "(":
+        tok = t.text[i]
+        if tok == "(":
             depth += 1
-            if not any(doc[k].text == ")" for k in range(i + 1, end)):
+            if ")" not in t.text[i + 1 : end]:
                 tail = (i + 1, end)
                 return start, i, tail if tail[0] < tail[1] else None
-        elif t == ")":
+        elif tok == ")":
             if depth == 0:
                 return i + 1, end, None
             depth -= 1
     return start, end, None
 
 
-def _is_name_word(tok: Token) -> bool:
-    return tok.text[:1].isupper() and tok.text.isalpha()
+def _is_name_word(text: str) -> bool:
+    return text[:1].isupper() and text.isalpha()
 
 
-def _glued(doc: Doc, i: int) -> bool:
-    """Token ``i`` is followed by the next one without a space."""
-    return not doc[i].whitespace_
-
-
-def _extend_hyphens(doc: Doc, start: int, end: int, taken: set[int], gazetteer: Gazetteer) -> tuple[int, int, bool]:
+def _extend_hyphens(t: _Tokens, start: int, end: int, taken: set[int], gazetteer: Gazetteer) -> tuple[int, int, bool]:
     """Bounds grown over glued hyphens to capitalised words ("Météo" -> "Météo-France"), and whether the
     result joined a place to a word that is not one (then it names an organisation). Two places stay apart."""
-    own_is_place = gazetteer.is_place_form(_slug(doc, start, end))
+    own_is_place = gazetteer.is_place_form(t.slug(start, end))
     joined_place = False
     while (
         start >= 2
-        and doc[start - 1].text in _HYPHENS
-        and _glued(doc, start - 2)
-        and _glued(doc, start - 1)
-        and _is_name_word(doc[start - 2])
+        and t.text[start - 1] in _HYPHENS
+        and t.glued[start - 2]
+        and t.glued[start - 1]
+        and _is_name_word(t.text[start - 2])
         and start - 2 not in taken
     ):
-        word_is_place = gazetteer.is_place_form(_slug(doc, start - 2, start - 1))
+        word_is_place = gazetteer.is_place_form(t.slug(start - 2, start - 1))
         if word_is_place and own_is_place:
             break
         joined_place = joined_place or word_is_place != own_is_place
         start -= 2
     while (
-        end + 1 < len(doc)
-        and doc[end].text in _HYPHENS
-        and _glued(doc, end - 1)
-        and _glued(doc, end)
-        and _is_name_word(doc[end + 1])
+        end + 1 < len(t)
+        and t.text[end] in _HYPHENS
+        and t.glued[end - 1]
+        and t.glued[end]
+        and _is_name_word(t.text[end + 1])
         and end + 1 not in taken
     ):
-        word_is_place = gazetteer.is_place_form(_slug(doc, end + 1, end + 2))
+        word_is_place = gazetteer.is_place_form(t.slug(end + 1, end + 2))
         if word_is_place and own_is_place:
             break
         joined_place = joined_place or word_is_place != own_is_place
@@ -190,7 +212,7 @@ def _extend_hyphens(doc: Doc, start: int, end: int, taken: set[int], gazetteer: 
     return start, end, joined_place
 
 
-def _join_hyphenated(doc: Doc, gazetteer: Gazetteer) -> list[Candidate]:
+def _join_hyphenated(doc: Doc, t: _Tokens, gazetteer: Gazetteer) -> list[Candidate]:
     """The model's entities, two of them joined when a hyphen glues them into one name: "Météo" + "France"
     -> ORG "Météo-France". Two places ("China-Russia") or two people ("Biden-Xi") stay apart."""
     out: list[Candidate] = []
@@ -199,14 +221,14 @@ def _join_hyphenated(doc: Doc, gazetteer: Gazetteer) -> list[Candidate]:
         if (
             prev is not None
             and ent.start == prev.end + 1
-            and doc[prev.end].text in _HYPHENS
-            and _glued(doc, prev.end - 1)
-            and _glued(doc, prev.end)
+            and t.text[prev.end] in _HYPHENS
+            and t.glued[prev.end - 1]
+            and t.glued[prev.end]
             and prev.label not in VALUE_LABELS
             and ent.label_ not in VALUE_LABELS
         ):
-            left = gazetteer.is_place_form(_slug(doc, prev.start, prev.end))
-            right = gazetteer.is_place_form(_slug(doc, ent.start, ent.end))
+            left = gazetteer.is_place_form(t.slug(prev.start, prev.end))
+            right = gazetteer.is_place_form(t.slug(ent.start, ent.end))
             if not (left and right) and not (prev.label == ent.label_ == "PERSON"):
                 prev.end = ent.end
                 prev.label = "ORG" if left or right else prev.label
@@ -215,34 +237,37 @@ def _join_hyphenated(doc: Doc, gazetteer: Gazetteer) -> list[Candidate]:
     return out
 
 
-def _relabel(doc: Doc, c: Candidate, rules: EntityRules, gazetteer: Gazetteer) -> str | None:
+def _relabel(doc: Doc, t: _Tokens, c: Candidate, rules: EntityRules, gazetteer: Gazetteer) -> str | None:
     """The repaired label of ``c``, or None when it is not an entity at all."""
     label = c.label
     if label in VALUE_LABELS:
         return label
-    span = doc[c.start : c.end]
-    words = [t.lower_ for t in span]
-    slug = _slug(doc, c.start, c.end)
-    if len(span) == 1 and rules.org_token.match(span.text):
+    words = t.lower[c.start : c.end]
+    slug = t.slug(c.start, c.end)
+    size = c.end - c.start
+    if size == 1 and rules.org_token.match(t.text[c.start]):
         return "ORG"
     if label in ("PERSON", "ORG", "NORP", "PRODUCT") and gazetteer.is_known_place(slug):
         return "GPE"
     if (
         label in ("ORG", "GPE", "NORP", "PRODUCT")
-        and len(span) >= 2
+        and size >= 2
         and c.start > 0
-        and doc[c.start - 1].lower_.rstrip(".") in TITLE_WORDS
-        and all(_is_name_word(t) or t.text in _HYPHENS or t.lower_ in rules.name_particles for t in span)
+        and t.lower[c.start - 1].rstrip(".") in TITLE_WORDS
+        and all(
+            _is_name_word(t.text[k]) or t.text[k] in _HYPHENS or t.lower[k] in rules.name_particles
+            for k in range(c.start, c.end)
+        )
     ):
         # "President Kassym-Jomart Tokayev", "spokesperson Sanne de Vries": a title names a person.
         return "PERSON"
     if (
         label in PLACE_LABELS
-        and len(span) == 3
-        and span[1].text in _HYPHENS
+        and size == 3
+        and t.text[c.start + 1] in _HYPHENS
         and not gazetteer.is_known_place(slug)
-        and gazetteer.is_known_place(_slug(doc, c.start + 2, c.end))
-        and not gazetteer.is_known_place(_slug(doc, c.start, c.start + 1))
+        and gazetteer.is_known_place(t.slug(c.start + 2, c.end))
+        and not gazetteer.is_known_place(t.slug(c.start, c.start + 1))
     ):
         # "Météo-France": a word glued to a place that is not itself a place names an organisation.
         return "ORG"
@@ -251,8 +276,8 @@ def _relabel(doc: Doc, c: Candidate, rules: EntityRules, gazetteer: Gazetteer) -
             return "FAC"
         if words[-1] in rules.org_heads and label == "PERSON":
             return "ORG"
-    if label == "PRODUCT" and not any(ch.isdigit() for ch in span.text):
-        root = span.root
+    if label == "PRODUCT" and not any(ch.isdigit() for w in words for ch in w):
+        root = doc[c.start : c.end].root
         if root.dep_ in ("nsubj", "nsubjpass") and root.head.lemma_.lower() in rules.speaking_verbs:
             return "ORG"
     if label == "LAW" and not rules.law_words & set(words):
@@ -262,14 +287,14 @@ def _relabel(doc: Doc, c: Candidate, rules: EntityRules, gazetteer: Gazetteer) -
     return label
 
 
-def _join_model_numbers(doc: Doc, out: list[Candidate], rules: EntityRules) -> list[Candidate]:
+def _join_model_numbers(t: _Tokens, out: list[Candidate], rules: EntityRules) -> list[Candidate]:
     """A maker followed by a model number is one product: "Boeing" + "737" -> PRODUCT "Boeing 737"."""
     by_start = {c.start: c for c in out}
     dropped: set[int] = set()
     for c in out:
-        if c.label not in ("ORG", "PRODUCT") or c.end >= len(doc) or id(c) in dropped:
+        if c.label not in ("ORG", "PRODUCT") or c.end >= len(t) or id(c) in dropped:
             continue
-        if not doc[c.end - 1].whitespace_ or not rules.model_number.match(doc[c.end].text):
+        if t.glued[c.end - 1] or not rules.model_number.match(t.text[c.end]):
             continue
         follower = by_start.get(c.end)
         if follower is not None:
@@ -281,13 +306,14 @@ def _join_model_numbers(doc: Doc, out: list[Candidate], rules: EntityRules) -> l
     return [c for c in out if id(c) not in dropped]
 
 
-def _repeated_people(doc: Doc, out: list[Candidate], taken: set[int]) -> list[Candidate]:
+def _repeated_people(tokens: _Tokens, out: list[Candidate], taken: set[int]) -> list[Candidate]:
     """Later mentions of a person the model tagged once but not again ("Sybiha said", "He Lifeng said"):
     the full name, or its surname alone, as capitalised proper nouns outside any other entity."""
+    text, n = tokens.text, len(tokens.text)
     forms: dict[str, list[tuple[str, ...]]] = {}
     for c in out:
         if c.label == "PERSON" and c.end - c.start >= 2:
-            words = tuple(t.text for t in doc[c.start : c.end])
+            words = tuple(text[c.start : c.end])
             for form in (words, words[-1:]):
                 forms.setdefault(form[0], []).append(form)
     if not forms:
@@ -296,15 +322,16 @@ def _repeated_people(doc: Doc, out: list[Candidate], taken: set[int]) -> list[Ca
         forms[first].sort(key=len, reverse=True)
     found: list[Candidate] = []
     i = 0
-    while i < len(doc):
-        options = forms.get(doc[i].text) if i not in taken else None
+    while i < n:
+        options = forms.get(text[i]) if i not in taken else None
         width = 0
         for form in options or ():
             end = i + len(form)
             if (
-                end <= len(doc)
-                and doc[end - 1].pos_ == "PROPN"
-                and all(doc[k].text == w and k not in taken for k, w in zip(range(i, end), form, strict=True))
+                end <= n
+                and tokens.pos[end - 1] == "PROPN"
+                and tuple(text[i:end]) == form
+                and not any(k in taken for k in range(i, end))
             ):
                 width = len(form)
                 break
@@ -316,60 +343,59 @@ def _repeated_people(doc: Doc, out: list[Candidate], taken: set[int]) -> list[Ca
     return found
 
 
-def _untagged_bracket_forms(doc: Doc, out: list[Candidate], taken: set[int]) -> list[Candidate]:
+def _untagged_bracket_forms(t: _Tokens, out: list[Candidate], taken: set[int]) -> list[Candidate]:
     """A bracketed form after a name that the model left untagged: a native-script spelling ("(王毅)",
     "(김정은)") or an acronym ("(FAA)")."""
     found: list[Candidate] = []
     for c in out:
         if c.label in VALUE_LABELS or c.alias_of is not None:
             continue
-        bounds = _bracket_alias(doc, c.end)
+        bounds = _bracket_alias(t, c.end)
         if bounds is None or any(k in taken for k in range(*bounds)):
             continue
-        inner = doc[bounds[0] : bounds[1]].text
+        inner = t.span_text(*bounds)
         letters = [ch for ch in inner if ch.isalpha()]
         if letters and (not inner.isascii() or (inner.isupper() and len(letters) >= 2)):
             found.append(Candidate(bounds[0], bounds[1], c.label, alias_of=(c.start, c.end)))
     return found
 
 
-def _bracket_alias(doc: Doc, end: int) -> tuple[int, int] | None:
+def _bracket_alias(t: _Tokens, end: int) -> tuple[int, int] | None:
     """Token bounds of a short bracketed form right after a name: "(SCO)", "(Сергей Лавров)"."""
-    if end >= len(doc) or doc[end].text != "(":
+    if end >= len(t) or t.text[end] != "(":
         return None
-    for k in range(end + 1, min(len(doc), end + 2 + _MAX_ALIAS_TOKENS)):
-        if doc[k].text == ")":
-            inner = doc[end + 1 : k]
-            if len(inner) and any(ch.isupper() or not ch.isascii() for ch in inner.text if ch.isalpha()):
+    for k in range(end + 1, min(len(t), end + 2 + _MAX_ALIAS_TOKENS)):
+        if t.text[k] == ")":
+            inner = t.span_text(end + 1, k)
+            if inner and any(ch.isupper() or not ch.isascii() for ch in inner if ch.isalpha()):
                 return end + 1, k
             return None
-        if doc[k].is_punct and doc[k].text not in _HYPHENS:
+        if t.punct[k] and t.text[k] not in _HYPHENS:
             return None
     return None
 
 
-def _missed(doc: Doc, taken: set[int], rules: EntityRules, gazetteer: Gazetteer) -> list[Candidate]:
+def _missed(tokens: _Tokens, taken: set[int], rules: EntityRules, gazetteer: Gazetteer) -> list[Candidate]:
     """Known places and summit names (G7, G20) the model did not tag."""
     out: list[Candidate] = []
+    text, n = tokens.text, len(tokens.text)
     i = 0
-    n = len(doc)
     while i < n:
-        tok = doc[i]
-        if i in taken or not tok.text[:1].isupper():
+        if i in taken or not text[i][:1].isupper():
             i += 1
             continue
-        if rules.org_token.match(tok.text):
+        if rules.org_token.match(text[i]):
             out.append(Candidate(i, i + 1, "ORG"))
             i += 1
             continue
-        if tok.pos_ != "PROPN":
+        if tokens.pos[i] != "PROPN":
             i += 1
             continue
         found = 0
         for width in range(min(_MAX_PLACE_WORDS, n - i), 0, -1):
-            if any(k in taken or not doc[k].text[:1].isupper() for k in range(i, i + width)):
+            if any(k in taken or not text[k][:1].isupper() for k in range(i, i + width)):
                 continue
-            if gazetteer.is_known_place(_slug(doc, i, i + width)):
+            if gazetteer.is_known_place("-".join(w for k in range(i, i + width) for w in words_of(text[k]))):
                 found = width
                 break
         if found:
@@ -384,46 +410,47 @@ def repair_entities(doc: Doc, rules: EntityRules | None = None, gazetteer: Gazet
     """The entities of ``doc`` after the rules in the module docstring, in text order."""
     rules = rules or load_rules()
     gazetteer = gazetteer or load_gazetteer()
-    ents = _join_hyphenated(doc, gazetteer)
+    tokens = _Tokens.of(doc)
+    ents = _join_hyphenated(doc, tokens, gazetteer)
     taken = {i for e in ents for i in range(e.start, e.end)}
     out: list[Candidate] = []
     for ent in ents:
-        start, end = _trim(doc, ent.start, ent.end, ent.label, rules)
+        start, end = _trim(tokens, ent.start, ent.end, ent.label, rules)
         tail: tuple[int, int] | None = None
         if ent.label not in VALUE_LABELS:
-            start, end, tail = _cut_brackets(doc, start, end)
-            start, end = _trim(doc, start, end, ent.label, rules)
+            start, end, tail = _cut_brackets(tokens, start, end)
+            start, end = _trim(tokens, start, end, ent.label, rules)
         if start >= end:
             continue
         label = ent.label
         if label not in VALUE_LABELS:
             own = set(range(ent.start, ent.end))
-            start, end, joined_place = _extend_hyphens(doc, start, end, taken - own, gazetteer)
+            start, end, joined_place = _extend_hyphens(tokens, start, end, taken - own, gazetteer)
             if joined_place:
                 label = "ORG"
         c = Candidate(start, end, label)
-        repaired = _relabel(doc, c, rules, gazetteer)
+        repaired = _relabel(doc, tokens, c, rules, gazetteer)
         if repaired is None:
             continue
         c.label = repaired
         out.append(c)
         if tail is not None and c.label not in VALUE_LABELS:
             out.append(Candidate(tail[0], tail[1], c.label, alias_of=(c.start, c.end)))
-    out = _join_model_numbers(doc, out, rules)
+    out = _join_model_numbers(tokens, out, rules)
     taken = {i for c in out for i in range(c.start, c.end)}
-    out.extend(_missed(doc, taken, rules, gazetteer))
+    out.extend(_missed(tokens, taken, rules, gazetteer))
     taken = {i for c in out for i in range(c.start, c.end)}
-    out.extend(_repeated_people(doc, out, taken))
+    out.extend(_repeated_people(tokens, out, taken))
     out.sort(key=lambda c: (c.start, c.end))
     taken = {i for c in out for i in range(c.start, c.end)}
-    out.extend(_untagged_bracket_forms(doc, out, taken))
+    out.extend(_untagged_bracket_forms(tokens, out, taken))
     out.sort(key=lambda c: (c.start, c.end))
     # Bracketed forms after a name: "(SCO)" cut from a span above, or a span of its own ("(Сергей Лавров)").
     index = {(c.start, c.end): c for c in out}
     for c in out:
         if c.label in VALUE_LABELS or c.alias_of is not None:
             continue
-        bounds = _bracket_alias(doc, c.end)
+        bounds = _bracket_alias(tokens, c.end)
         alias = index.get(bounds) if bounds is not None else None
         if alias is not None and alias.label not in VALUE_LABELS:
             alias.alias_of = (c.start, c.end)
