@@ -9,26 +9,35 @@ Run: .venv/bin/python bench/entity_quality.py  -> bench/results/entities.md
    that is a name (capitalised, not a pronoun or a description) should be one entity mention with exactly
    its bounds (a leading title such as "Mr." excluded) and a PERSON/ORG/NORP/GPE label. Also counted: entity
    records that are dates or numbers, and ids with an empty slug.
-3. Throughput on PolNeAR ``train`` texts: ``Enricher.enrich_batch`` vs bare ``nlp.pipe``, alternating.
+3. Throughput on PolNeAR ``train`` texts: bare ``nlp.pipe`` vs ``Enricher.enrich_batch``, alternating; with
+   ``--before FILE`` (the pre-issue entities module, e.g. ``git show 180ee3b:services/enrich/entities.py``)
+   also the Enricher with that module, and the entity step alone on pre-parsed docs, old vs new.
+
+``--report-test`` adds the PolNeAR ``test`` rows to bench/results/entities_test.md: run it once, when done.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import gzip
+import importlib.util
 import json
 import re
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from services.contracts.events import CleanedArticle, SourceRef
+from services.enrich import pipeline
 from services.enrich.entities import analyse_entities
 from services.enrich.entity_evaluation import EntityScores, ExpectedEntity, PredictedMention, score_entities
 from services.enrich.entity_ids import VALUE_LABELS, canonical_id_for
@@ -41,6 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "eval" / "entity_corpus" / "articles.json"
 POLNEAR = ROOT.parent / "shared" / "eval" / "quotes" / "articles.jsonl.gz"
 OUT = ROOT / "bench" / "results" / "entities.md"
+OUT_TEST = ROOT / "bench" / "results" / "entities_test.md"
 THROUGHPUT_DOCS = 120
 REPEATS = 3
 _PRONOUNS = frozenset({"he", "she", "they", "it", "we", "i", "you", "who", "his", "her", "their"})
@@ -64,6 +74,16 @@ def plain_spacy(doc: Doc, title: str) -> list[PredictedMention]:
 def plain_spacy_all(doc: Doc, title: str) -> list[PredictedMention]:
     """Every span the model tags, dates and numbers too (what an entity list held before values)."""
     return [PredictedMention(e.start_char, e.end_char, e.label_, "") for e in doc.ents]
+
+
+def _before_side(before: ModuleType) -> Predict:
+    def predict(doc: Doc, title: str) -> list[PredictedMention]:
+        return [
+            PredictedMention(m.start, m.end, m.label, m.canonical_id)
+            for m in before.analyse_entities(doc, title=title).mentions
+        ]
+
+    return predict
 
 
 def invented_set(nlp: Language, predict: Predict) -> EntityScores:
@@ -152,68 +172,118 @@ def _articles(records: Sequence[dict[str, Any]]) -> list[CleanedArticle]:
     ]
 
 
-def throughput(nlp: Language) -> list[str]:
+def _load_before(path: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("before_entities", path)
+    if spec is None or spec.loader is None:
+        sys.exit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def throughput(nlp: Language, before: ModuleType | None) -> list[str]:
     articles = _articles(_polnear("train")[:THROUGHPUT_DOCS])
     enricher = Enricher(nlp=nlp, taxonomy=load_taxonomy(None), stories=InMemoryStoryStore())
-    enricher.enrich_batch(articles[:8])
-    bare_best = enrich_best = float("inf")
-    for _ in range(REPEATS):
-        t = time.perf_counter()
-        tokens = sum(len(doc) for doc in nlp.pipe((a.text for a in articles), batch_size=32))
-        bare_best = min(bare_best, time.perf_counter() - t)
-        enricher.stories = InMemoryStoryStore()
-        t = time.perf_counter()
-        for i in range(0, len(articles), 32):
-            enricher.enrich_batch(articles[i : i + 32])
-        enrich_best = min(enrich_best, time.perf_counter() - t)
+    enricher.enrich_batch(articles[:8])  # loads the gazetteer and rules
+    # The Enricher calls the name bound in its module: swapping it there times the whole pipeline with either.
+    namespace = vars(pipeline)
+    new_analyse = namespace["analyse_entities"]
+
+    def before_analyse(doc: Doc, title: str = "") -> Any:
+        assert before is not None
+        analysis = before.analyse_entities(doc, title=title)
+        analysis.values = []  # the pre-issue analysis has no values; the pipeline reads them
+        return analysis
+
+    sides = ["bare", "enrich"] + (["enrich (before)"] if before else [])
+    best = dict.fromkeys(sides, float("inf"))
+    tokens = 0
+    for rep in range(REPEATS):
+        for side in sides if rep % 2 == 0 else sides[::-1]:
+            t = time.perf_counter()
+            if side == "bare":
+                tokens = sum(len(doc) for doc in nlp.pipe((a.text for a in articles), batch_size=32))
+            else:
+                namespace["analyse_entities"] = before_analyse if side == "enrich (before)" else new_analyse
+                enricher.stories = InMemoryStoryStore()
+                for i in range(0, len(articles), 32):
+                    enricher.enrich_batch(articles[i : i + 32])
+            best[side] = min(best[side], time.perf_counter() - t)
+    namespace["analyse_entities"] = new_analyse
     n = len(articles)
-    return [
-        "| side | docs/s | tok/s |",
-        "|---|---|---|",
-        f"| bare `nlp.pipe` (batch 32) | {n / bare_best:.1f} | {tokens / bare_best:.0f} |",
-        f"| `Enricher.enrich_batch` (batch 32) | {n / enrich_best:.1f} | {tokens / enrich_best:.0f} |",
-        f"| enrich/bare | {bare_best / enrich_best:.2f} | |",
-    ]
+    lines = ["| side | docs/s | tok/s | of bare |", "|---|---|---|---|"]
+    for side in sides:
+        lines.append(f"| {side} | {n / best[side]:.2f} | {tokens / best[side]:.0f} | {best['bare'] / best[side]:.2f} |")
+    if before is not None:
+        docs = list(nlp.pipe((a.text for a in articles), batch_size=32))
+        step: dict[str, list[float]] = {"before": [], "now": []}
+        for rep in range(2 * REPEATS):
+            for side in ("before", "now") if rep % 2 == 0 else ("now", "before"):
+                analyse = before.analyse_entities if side == "before" else analyse_entities
+                t = time.perf_counter()
+                for doc, article in zip(docs, articles, strict=True):
+                    analyse(doc, title=article.title)
+                step[side].append(1000 * (time.perf_counter() - t) / n)
+        lines += [
+            "",
+            "Entity step alone on the same pre-parsed docs, alternating, ms/doc (min / median):",
+            f"before {min(step['before']):.1f} / {statistics.median(step['before']):.1f},"
+            f" now {min(step['now']):.1f} / {statistics.median(step['now']):.1f}.",
+        ]
+    return lines
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", help="pre-issue services/enrich/entities.py, to time the Enricher with it")
+    parser.add_argument("--report-test", action="store_true", help="also score the PolNeAR test split (once)")
+    args = parser.parse_args()
+    if not POLNEAR.exists():
+        sys.exit(f"{POLNEAR} not found: the real-news part needs ../shared/eval")
+    before = _load_before(args.before) if args.before else None
     nlp = load_pipeline("en_core_web_sm")
     lines = [
         "# Entities: spans, labels, ids",
         "",
-        "Command: `.venv/bin/python bench/entity_quality.py`; en_core_web_sm 3.8.0. Both sides read the same parsed",
-        "docs; plain spaCy keeps the model's spans and labels and takes ids from the same normal form.",
+        "Command: `.venv/bin/python bench/entity_quality.py --before <pre-issue entities.py>`; en_core_web_sm 3.8.0.",
+        "Both sides read the same parsed docs; plain spaCy keeps the model's spans and labels and takes ids",
+        "from the same normal form.",
         "",
         "## Invented annotated set (tests/eval/entity_corpus, 22 articles, six scripts)",
         "",
         "| side | span accuracy | id accuracy | place-label accuracy | mentions | places | value leaks |",
         "|---|---|---|---|---|---|---|",
     ]
-    for side, predict in (("plain spaCy", plain_spacy), ("newsflow", newsflow)):
+    sides: list[tuple[str, Predict, Predict | None]] = [("plain spaCy", plain_spacy, plain_spacy_all)]
+    if before is not None:
+        sides.append(("newsflow before this issue", _before_side(before), None))
+    sides.append(("newsflow", newsflow, None))
+    for side, predict, keep in sides:
         s = invented_set(nlp, predict)
-        leaks = invented_set(nlp, plain_spacy_all).value_leaks if side == "plain spaCy" else s.value_leaks
+        leaks = invented_set(nlp, keep).value_leaks if keep else s.value_leaks
         lines.append(
             f"| {side} | {s.span_accuracy:.3f} | {s.id_accuracy:.3f} | {s.place_label_accuracy:.3f} | {s.expected} |"
             f" {s.places} | {leaks}/{s.negatives} |"
         )
         print(lines[-1], flush=True)
-    lines += [
-        "",
-        "## Real news: PolNeAR quote sources that are names (proxy, no entity gold)",
-        "",
+    header = [
         "| split | side | names | exact span | labelled PERSON/ORG/NORP/GPE | entity records | of which dates/numbers |"
         " empty-slug ids |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    if not POLNEAR.exists():
-        sys.exit(f"{POLNEAR} not found: the real-news part needs ../shared/eval")
-    for split in ("dev", "test"):
+    lines += ["", "## Real news: PolNeAR dev, quote sources that are names (proxy, no entity gold)", "", *header]
+    for side, predict, keep in sides:
+        lines.append(polnear_proxy(nlp, "dev", predict, keep).row(side, "dev"))
+        print(lines[-1], flush=True)
+    if args.report_test:
+        test = ["# Entities: PolNeAR test split, reported once", "", *header]
         for side, predict, keep in (("plain spaCy", plain_spacy, plain_spacy_all), ("newsflow", newsflow, None)):
-            lines.append(polnear_proxy(nlp, split, predict, keep).row(side, split))
-            print(lines[-1], flush=True)
+            test.append(polnear_proxy(nlp, "test", predict, keep).row(side, "test"))
+        OUT_TEST.write_text("\n".join(test) + "\n")
     lines += ["", f"## Throughput ({THROUGHPUT_DOCS} PolNeAR train texts, best of {REPEATS} alternating runs)", ""]
-    lines += throughput(nlp)
-    print("\n".join(lines[-5:]), flush=True)
+    lines += throughput(nlp, before)
+    print("\n".join(lines[-8:]), flush=True)
     OUT.write_text("\n".join(lines) + "\n")
 
 
