@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -143,3 +144,30 @@ def test_entity_aliases_lists_every_surface_form_and_the_chosen_name(nlp: Langua
     article = _enrich(nlp, ARTICLES[2:3])[0]
     forms = {dataclasses.astuple(a)[1:] for a in entity_aliases(article) if a.canonical_id == "person:sergi-lavrov"}
     assert forms == {("Sergei Lavrov", 2, True), ("Lavrov", 1, False)}
+
+
+def test_migration_backfills_entities_stored_before_it(database_url: str) -> None:
+    """A database written under migration 0001 gets aliases and shared names for what it already holds."""
+    initial = (Path(__file__).parents[2] / "services" / "store" / "migrations" / "0001_initial.sql").read_text()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(initial.encode())
+        conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz DEFAULT now())")
+        conn.execute("INSERT INTO schema_migrations (version) VALUES ('0001_initial')")
+        for article_id, canonical in (("old-1", "US"), ("old-2", "United States"), ("old-3", "United States")):
+            conn.execute(
+                "INSERT INTO articles (article_id, schema_version, title, body, word_count, enricher_version, model,"
+                " ingested_at, enriched_at, event) VALUES (%s, 1, 't', 'b', 1, '0.1.0', 'm', now(), now(), '{}')",
+                (article_id,),
+            )
+            conn.execute(
+                "INSERT INTO entities (article_id, position, text, canonical, canonical_id, label, count, salience)"
+                " VALUES (%s, 0, %s, %s, 'place:united-states', 'GPE', 1, 0.5)",
+                (article_id, canonical, canonical),
+            )
+    with Repository(database_url) as repo:
+        assert "0002_canonical_entities" in repo.migrate()
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT name, label, articles FROM canonical_entities").fetchall()
+        names = conn.execute("SELECT DISTINCT canonical FROM entities").fetchall()
+    assert row == [("United States", "GPE", 3)]
+    assert names == [("United States",)]
