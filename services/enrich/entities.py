@@ -165,7 +165,7 @@ def _raw_mentions(doc: Doc, text: str) -> tuple[list[_Raw], list[Value]]:
         [(s.start, s.start_char) for s in doc.sents] if doc.has_annotation("SENT_START") else [(0, 0)]
     )
     sent_tok_starts = [t for t, _c in sent_bounds]
-    for cand in repair_entities(doc):
+    for cand in repair_entities(doc, text):
         span = doc[cand.start : cand.end]
         if cand.label in VALUE_LABELS:
             if "\n" not in span.text:

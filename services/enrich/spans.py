@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from spacy.attrs import IDX, IS_PUNCT, LENGTH, POS, SPACY
+from spacy.symbols import PROPN
 from spacy.tokens import Doc
 
 from services.enrich.entity_ids import PLACE_LABELS, VALUE_LABELS, words_of
@@ -114,24 +116,28 @@ class Candidate:
 
 @dataclass(frozen=True)
 class _Tokens:
-    """Token attributes read once per Doc: indexing a Doc builds a Token object on every access."""
+    """Token attributes read once per Doc, in bulk: indexing a Doc builds a Token object on every access."""
 
     text: list[str]
     lower: list[str]
-    pos: list[str]
+    propn: list[bool]
     punct: list[bool]
     glued: list[bool]  # no whitespace after the token
 
     @classmethod
-    def of(cls, doc: Doc) -> _Tokens:
-        tokens = cls(text=[], lower=[], pos=[], punct=[], glued=[])
-        for tok in doc:
-            tokens.text.append(tok.text)
-            tokens.lower.append(tok.lower_)
-            tokens.pos.append(tok.pos_)
-            tokens.punct.append(tok.is_punct)
-            tokens.glued.append(not tok.whitespace_)
-        return tokens
+    def of(cls, doc: Doc, doc_text: str) -> _Tokens:
+        if not len(doc):
+            return cls(text=[], lower=[], propn=[], punct=[], glued=[])
+        # Offsets and lengths in bulk, then slices of the text: iterating the Doc would build a Token each.
+        start, length, pos, punct, space = doc.to_array([IDX, LENGTH, POS, IS_PUNCT, SPACY]).T.tolist()
+        text = [doc_text[i : i + n] for i, n in zip(start, length, strict=True)]
+        return cls(
+            text=text,
+            lower=[t.lower() for t in text],
+            propn=[p == PROPN for p in pos],
+            punct=[bool(p) for p in punct],
+            glued=[not sp for sp in space],
+        )
 
     def __len__(self) -> int:
         return len(self.text)
@@ -329,7 +335,7 @@ def _repeated_people(tokens: _Tokens, out: list[Candidate], taken: set[int]) -> 
             end = i + len(form)
             if (
                 end <= n
-                and tokens.pos[end - 1] == "PROPN"
+                and tokens.propn[end - 1]
                 and tuple(text[i:end]) == form
                 and not any(k in taken for k in range(i, end))
             ):
@@ -388,7 +394,7 @@ def _missed(tokens: _Tokens, taken: set[int], rules: EntityRules, gazetteer: Gaz
             out.append(Candidate(i, i + 1, "ORG"))
             i += 1
             continue
-        if tokens.pos[i] != "PROPN":
+        if not tokens.propn[i]:
             i += 1
             continue
         found = 0
@@ -406,11 +412,14 @@ def _missed(tokens: _Tokens, taken: set[int], rules: EntityRules, gazetteer: Gaz
     return out
 
 
-def repair_entities(doc: Doc, rules: EntityRules | None = None, gazetteer: Gazetteer | None = None) -> list[Candidate]:
-    """The entities of ``doc`` after the rules in the module docstring, in text order."""
+def repair_entities(
+    doc: Doc, doc_text: str | None = None, rules: EntityRules | None = None, gazetteer: Gazetteer | None = None
+) -> list[Candidate]:
+    """The entities of ``doc`` after the rules in the module docstring, in text order. ``doc_text`` is
+    ``doc.text`` when the caller has it already (``Doc.text`` joins every token on each call)."""
     rules = rules or load_rules()
     gazetteer = gazetteer or load_gazetteer()
-    tokens = _Tokens.of(doc)
+    tokens = _Tokens.of(doc, doc.text if doc_text is None else doc_text)
     ents = _join_hyphenated(doc, tokens, gazetteer)
     taken = {i for e in ents for i in range(e.start, e.end)}
     out: list[Candidate] = []
