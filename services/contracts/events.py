@@ -80,6 +80,15 @@ class Entity(_Event):
     mentions: list[Mention] = Field(default_factory=list)
 
 
+class Value(_Event):
+    """A date, time, amount or number in the text: kept as a value, never given an entity id."""
+
+    text: str
+    label: str = Field(description="spaCy label: DATE, TIME, PERCENT, MONEY, QUANTITY, ORDINAL or CARDINAL.")
+    start: int = Field(ge=0, description="Character offset into ``text`` (inclusive).")
+    end: int = Field(ge=0, description="Character offset into ``text`` (exclusive).")
+
+
 class QuoteKind(StrEnum):
     FULL = "full"
     FRAGMENT = "fragment"
@@ -127,6 +136,9 @@ class EnrichedArticle(_ArticleFields):
     keyphrases: list[str] = Field(default_factory=list)
     story_id: str | None = Field(default=None, description="Id shared by articles about the same event.")
     enrichment: EnrichmentInfo
+    values: list[Value] = Field(
+        default_factory=list, description="Dates, times, amounts and numbers named in the text, in text order."
+    )
 
 
 class DeadLetterReason(StrEnum):

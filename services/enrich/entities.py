@@ -1,66 +1,50 @@
-"""Entities from a parsed Doc: cleaned spans, canonical names within the article, ids across articles.
+"""Entities from a parsed Doc: repaired spans, canonical names within the article, ids across articles.
 
-Pure: takes a spaCy ``Doc`` (only its tokens and ``ents`` are read) and returns plain values.
+Pure: takes a spaCy ``Doc`` (its tokens, parse and ``ents`` are read) and returns plain values.
 
-Canonical ids (shared across articles) are a documented normalisation, not a model:
-
-* every name token is folded to ASCII lowercase letters, ``ks`` -> ``x`` and a final ``ey/ei/ej/iy/yy/y``
-  -> ``i`` (so Sergey/Sergei/Sergej, Dmitriy/Dmitry, Zelensky/Zelenskyy/Zelenskiy fold together), and
-  doubled letters are collapsed;
-* PERSON ids use the folded given name + surname only (first and last token), so a middle name or
-  patronymic does not split an id;
-* other labels are grouped into families (places: GPE/LOC/FAC) and keyed by the folded full name
-  without a leading "the", with a short alias table for abbreviations news uses interchangeably.
+* spans and labels are repaired first (``spans.py``: edges, brackets, hyphens, gazetteer places);
+* dates, times and numbers become ``Value``s and get no entity id;
+* a bare surname resolves to the full name it belongs to in the article, a bracketed form ("(SCO)") to
+  the name it follows;
+* ids are the normal form of ``entity_ids.py``; the name shared by every article is chosen by the store.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
-import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 
-from services.contracts.events import Entity, Mention
+from services.contracts.events import Entity, Mention, Value
+from services.enrich.entity_ids import (
+    NAMED_LABELS,
+    PLACE_LABELS,
+    VALUE_LABELS,
+    canonical_id_for,
+    fold_token,
+    label_family,
+)
+from services.enrich.spans import TITLE_WORDS, repair_entities
 
-PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
-NAMED_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW"})
+__all__ = [
+    "NAMED_LABELS",
+    "PLACE_LABELS",
+    "TITLE_WORDS",
+    "VALUE_LABELS",
+    "EntityAnalysis",
+    "ResolvedMention",
+    "analyse_entities",
+    "canonical_id_for",
+    "fold_token",
+    "label_family",
+    "roles_in",
+]
+
 # Labels whose spans may be a mislabelled bare surname ("Lavrov said" tagged ORG by the small model).
 _RELABELLABLE = frozenset({"ORG", "GPE", "NORP", "PRODUCT", "WORK_OF_ART", "LOC", "FAC", "EVENT", "LAW"})
-
-# Words that precede a name as a title and are not part of it ("President Xi Jinping").
-TITLE_WORDS = frozenset(
-    {
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "sir",
-        "president",
-        "premier",
-        "minister",
-        "secretary",
-        "spokesman",
-        "spokeswoman",
-        "spokesperson",
-        "chancellor",
-        "senator",
-        "governor",
-        "general",
-        "ambassador",
-        "envoy",
-        "king",
-        "queen",
-        "prince",
-        "pope",
-        "leader",
-        "chairman",
-        "professor",
-        "prof",
-    }
-)
 
 # Role cues used to pick between people who share a surname.
 _ROLE_CUES: dict[str, tuple[str, ...]] = {
@@ -75,54 +59,12 @@ _ROLE_RE = {
     for role, cues in _ROLE_CUES.items()
 }
 
-_ALIASES = {
-    "us": "united-states",
-    "usa": "united-states",
-    "america": "united-states",
-    "united-states-of-america": "united-states",
-    "uk": "united-kingdom",
-    "britain": "united-kingdom",
-    "great-britain": "united-kingdom",
-    "un": "united-nations",
-    "prc": "china",
-    "peoples-republic-of-china": "china",
-    "russian-federation": "russia",
-}
-
-_FINAL_VOWEL_Y = re.compile(r"(?:ey|ei|ej|iy|yy|ij|y)$")
-_DOUBLED = re.compile(r"(.)\1+")
-_NON_LETTER = re.compile(r"[^a-z]+")
-_POSSESSIVE = ("’s", "'s", "’", "'")
-
-
-def fold_token(token: str) -> str:
-    """Fold one name token so transliteration variants compare equal (see module docstring)."""
-    ascii_form = unicodedata.normalize("NFKD", token).encode("ascii", "ignore").decode("ascii").lower()
-    s = _NON_LETTER.sub("", ascii_form)
-    if len(s) > 2:
-        s = s.replace("ks", "x")
-        s = _FINAL_VOWEL_Y.sub("i", s)
-    return _DOUBLED.sub(r"\1", s)
-
-
-def label_family(label: str) -> str:
-    if label in PLACE_LABELS:
-        return "place"
-    return label.lower()
-
-
-def canonical_id_for(name: str, label: str) -> str:
-    """Id shared by spelling variants of ``name`` across articles."""
-    tokens = [t for t in (fold_token(p) for p in re.split(r"[\s\-‐]+", name)) if t]
-    if label == "PERSON":
-        if len(tokens) >= 2:
-            tokens = [tokens[0], tokens[-1]]
-        return "person:" + "-".join(tokens)
-    if tokens and tokens[0] == "the":
-        tokens = tokens[1:]
-    key = "-".join(tokens)
-    key = _ALIASES.get(key, key)
-    return f"{label_family(label)}:{key}"
+# Salience weights: how often a name is mentioned, whether it is in the title (or standfirst), in the lede
+# and how early it first appears. They add up to 1.
+_W_COUNT, _W_TITLE, _W_LEDE, _W_POSITION = 0.45, 0.2, 0.2, 0.15
+# The lede is the first paragraph of at least this many words (bodies often open with a caption or a
+# repeated headline), cut at this many characters.
+_LEDE_MIN_WORDS, _LEDE_MAX_CHARS = 12, 400
 
 
 @dataclass(frozen=True)
@@ -144,6 +86,8 @@ class EntityAnalysis:
     mentions: list[ResolvedMention]
     # Roles (minister, spokesperson, ...) seen next to each person's full name, by canonical_id.
     roles: dict[str, set[str]] = field(default_factory=dict)
+    # Dates, times and numbers, in text order: values, not entities.
+    values: list[Value] = field(default_factory=list)
     _starts: list[int] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -201,69 +145,66 @@ class _Raw:
     label: str
     is_subject: bool
     sent_start: int
-
-
-def _clean_span(span: Span) -> tuple[int, int] | None:
-    """Token bounds of ``span`` without a leading article/title and a trailing possessive."""
-    i, j = span.start, span.end
-    doc = span.doc
-    while i < j and (doc[i].lower_ == "the" or (span.label_ == "PERSON" and doc[i].lower_ in TITLE_WORDS)):
-        i += 1
-    while j > i and (doc[j - 1].text in _POSSESSIVE or doc[j - 1].is_punct):
-        j -= 1
-    if i >= j:
-        return None
-    return i, j
+    alias_of: tuple[int, int] | None = None  # character bounds of the name a bracketed form follows
 
 
 def _is_noise(text: str, label: str) -> bool:
     if not any(ch.isalnum() for ch in text) or "\n" in text:
         # A span across a line break glues two paragraphs together; it is never one name.
         return True
-    # A named entity without a capital, or a person with digits, is a tagging accident ("2022" as PERSON).
-    no_capital = label in NAMED_LABELS and label != "NORP" and not any(ch.isupper() for ch in text)
+    # A Latin-script name without a capital, or a person with digits, is a tagging accident ("2022" as PERSON).
+    no_capital = label != "NORP" and not any(ch.isupper() for ch in text) and text.isascii()
     return no_capital or (label == "PERSON" and any(ch.isdigit() for ch in text))
 
 
-def _raw_mentions(doc: Doc, text: str) -> list[_Raw]:
+def _raw_mentions(doc: Doc, text: str) -> tuple[list[_Raw], list[Value]]:
     out: list[_Raw] = []
+    values: list[Value] = []
     # Sentence starts once per Doc: ``Span.sent`` and ``Doc.has_annotation`` each walk the whole Doc.
     sent_bounds: list[tuple[int, int]] = (
         [(s.start, s.start_char) for s in doc.sents] if doc.has_annotation("SENT_START") else [(0, 0)]
     )
     sent_tok_starts = [t for t, _c in sent_bounds]
-    for ent in doc.ents:
-        bounds = _clean_span(ent)
-        if bounds is None:
+    for cand in repair_entities(doc, text):
+        span = doc[cand.start : cand.end]
+        if cand.label in VALUE_LABELS:
+            if "\n" not in span.text:
+                values.append(Value(text=span.text, label=cand.label, start=span.start_char, end=span.end_char))
             continue
-        i, j = bounds
-        span = doc[i:j]
-        text = span.text
-        label = ent.label_
-        if _is_noise(text, label):
+        if cand.label not in NAMED_LABELS or _is_noise(span.text, cand.label):
             continue
-        root = span.root
+        alias_of = None
+        if cand.alias_of is not None:
+            name = doc[cand.alias_of[0] : cand.alias_of[1]]
+            alias_of = (name.start_char, name.end_char)
         out.append(
             _Raw(
                 start=span.start_char,
                 end=span.end_char,
-                text=text,
-                label=label,
-                is_subject=root.dep_ in ("nsubj", "nsubjpass"),
-                sent_start=sent_bounds[max(0, bisect.bisect_right(sent_tok_starts, span.start) - 1)][1],
+                text=span.text,
+                label=cand.label,
+                is_subject=span.root.dep_ in ("nsubj", "nsubjpass"),
+                sent_start=sent_bounds[max(0, bisect.bisect_right(sent_tok_starts, cand.start) - 1)][1],
+                alias_of=alias_of,
             )
         )
     # Merge PERSON fragments split by the tagger ("Sergey" + "Lavrov" separated by one space).
     merged: list[_Raw] = []
     for r in out:
-        if merged and r.label == "PERSON" and merged[-1].label == "PERSON" and text[merged[-1].end : r.start] == " ":
+        if (
+            merged
+            and r.label == "PERSON"
+            and merged[-1].label == "PERSON"
+            and r.alias_of is None
+            and text[merged[-1].end : r.start] == " "
+        ):
             prev = merged[-1]
             prev.end = r.end
             prev.text = text[prev.start : r.end]
             prev.is_subject = prev.is_subject or r.is_subject
             continue
         merged.append(r)
-    return merged
+    return merged, values
 
 
 def roles_in(context: str) -> set[str]:
@@ -290,9 +231,9 @@ def _name_tokens(name: str) -> list[str]:
 
 
 def analyse_entities(doc: Doc, title: str = "") -> EntityAnalysis:
-    """Clean, canonicalise and score the entities of ``doc``; ``title`` only boosts salience."""
+    """Repair, canonicalise and score the entities of ``doc``; ``title`` (and standfirst) weigh salience."""
     text = doc.text
-    raws = _raw_mentions(doc, text)
+    raws, values = _raw_mentions(doc, text)
 
     full_names: dict[str, list[_Raw]] = defaultdict(list)
     for r in raws:
@@ -303,7 +244,7 @@ def analyse_entities(doc: Doc, title: str = "") -> EntityAnalysis:
     # Bare surnames the small model tags as ORG/GPE become PERSON when a full name in the article
     # contains them; a capitalised single token is required so common nouns are never relabelled.
     for r in raws:
-        if r.label in _RELABELLABLE:
+        if r.label in _RELABELLABLE and r.alias_of is None:
             toks = {fold_token(t) for t in _name_tokens(r.text)}
             if toks and r.text[:1].isupper() and any(toks <= s for s in name_token_sets.values()):
                 r.label = "PERSON"
@@ -314,35 +255,40 @@ def analyse_entities(doc: Doc, title: str = "") -> EntityAnalysis:
     full_starts: dict[str, list[int]] = {name: [m.start for m in ms] for name, ms in full_names.items()}
 
     resolved: list[ResolvedMention] = []
+    by_bounds: dict[tuple[int, int], ResolvedMention] = {}
+    # A bracketed form takes the id of the name it follows, and so does every other mention of that form
+    # in the article ("Shanghai Cooperation Organisation (SCO) ... the SCO summit").
+    short_forms: dict[str, ResolvedMention] = {}
     for r in raws:
         canonical = r.text
         if r.label == "PERSON":
             canonical = _resolve_person(r, text, name_token_sets, full_names, full_roles, full_starts)
-        elif r.text.lower().startswith("the "):
-            canonical = r.text[4:]
-        cid = canonical_id_for(canonical, r.label)
-        resolved.append(
-            ResolvedMention(
-                start=r.start,
-                end=r.end,
-                text=r.text,
-                label=r.label,
-                canonical=canonical,
-                canonical_id=cid,
-                is_subject=r.is_subject,
-            )
+        mention = ResolvedMention(
+            start=r.start,
+            end=r.end,
+            text=r.text,
+            label=r.label,
+            canonical=canonical,
+            canonical_id=canonical_id_for(canonical, r.label),
+            is_subject=r.is_subject,
         )
+        followed = by_bounds.get(r.alias_of) if r.alias_of is not None else None
+        if followed is not None:
+            short_forms[mention.canonical_id] = followed
+        by_bounds[(r.start, r.end)] = mention
+        resolved.append(mention)
+    resolved = [_as_name(m, short_forms[m.canonical_id]) if m.canonical_id in short_forms else m for m in resolved]
 
     entities = _build_entities(resolved, text, title)
-    # Make every mention report the article-level canonical name of its group (variants merged).
-    by_id = {e.canonical_id: e.canonical for e in entities}
+    # Make every mention report the article-level canonical name and label of its group (variants merged).
+    by_id = {e.canonical_id: e for e in entities}
     resolved = [
         ResolvedMention(
             start=m.start,
             end=m.end,
             text=m.text,
             label=m.label,
-            canonical=by_id.get(m.canonical_id, m.canonical),
+            canonical=by_id[m.canonical_id].canonical if m.canonical_id in by_id else m.canonical,
             canonical_id=m.canonical_id,
             is_subject=m.is_subject,
         )
@@ -351,7 +297,19 @@ def analyse_entities(doc: Doc, title: str = "") -> EntityAnalysis:
     roles: dict[str, set[str]] = defaultdict(set)
     for name, found in full_roles.items():
         roles[canonical_id_for(name, "PERSON")] |= found
-    return EntityAnalysis(entities=entities, mentions=resolved, roles=dict(roles))
+    return EntityAnalysis(entities=entities, mentions=resolved, roles=dict(roles), values=values)
+
+
+def _as_name(m: ResolvedMention, name: ResolvedMention) -> ResolvedMention:
+    return ResolvedMention(
+        start=m.start,
+        end=m.end,
+        text=m.text,
+        label=name.label,
+        canonical=name.canonical,
+        canonical_id=name.canonical_id,
+        is_subject=m.is_subject,
+    )
 
 
 def _resolve_person(
@@ -365,7 +323,10 @@ def _resolve_person(
     toks = {fold_token(t) for t in _name_tokens(r.text)}
     candidates = sorted(name for name, s in name_token_sets.items() if toks <= s and name != r.text)
     if len(_name_tokens(r.text)) >= 2:
-        # A full name is its own canonical unless a longer name in the article contains it.
+        # A full name is its own canonical unless a longer name in the article contains it. A name with a
+        # middle part (George W. Bush) names someone of its own: only given name + surname grow.
+        if len(_name_tokens(r.text)) > 2:
+            return r.text
         longer = [c for c in candidates if len(name_token_sets[c]) > len(toks)]
         return max(longer, key=lambda c: len(full_names[c])) if longer else r.text
     if not candidates:
@@ -395,6 +356,18 @@ def _resolve_person(
     return scored[0][1]
 
 
+def _lede(text: str) -> str:
+    for paragraph in text.split("\n"):
+        if len(paragraph.split()) >= _LEDE_MIN_WORDS:
+            return paragraph[:_LEDE_MAX_CHARS]
+    return text[:_LEDE_MAX_CHARS]
+
+
+def _is_full_form(name: str) -> bool:
+    """A name of several words, or one word that is not an abbreviation (US, SCO)."""
+    return len(name.split()) >= 2 or not name.isupper()
+
+
 def _build_entities(mentions: list[ResolvedMention], text: str, title: str) -> list[Entity]:
     groups: dict[str, list[ResolvedMention]] = defaultdict(list)
     for m in mentions:
@@ -404,19 +377,28 @@ def _build_entities(mentions: list[ResolvedMention], text: str, title: str) -> l
     max_count = max(len(ms) for ms in groups.values())
     length = max(len(text), 1)
     title_folded = {fold_token(t) for t in re.findall(r"\w+", title)}
+    lede = _lede(text)
+    lede_start = text.find(lede)
+    lede_end = lede_start + len(lede)
     out: list[Entity] = []
     for cid, ms in groups.items():
         surfaces = Counter(m.text for m in ms)
         labels = Counter(m.label for m in ms)
         canon_counts = Counter(m.canonical for m in ms)
-        # Prefer the longest canonical (a full name over a surname); ties go to the most frequent.
-        canonical = max(canon_counts, key=lambda c: (len(c.split()), canon_counts[c], c))
+        # The most frequent full form (a full name over a surname, a name over an abbreviation); ties go
+        # to the longer, then the alphabetically first. The store applies the same rule across articles.
+        canonical = max(canon_counts, key=lambda c: (_is_full_form(c), canon_counts[c], len(c.split()), c))
         first = min(m.start for m in ms)
-        freq = len(ms) / max_count
-        position = 1.0 - first / length
-        name_toks = {fold_token(t) for t in canonical.split()}
-        in_title = 1.0 if name_toks and name_toks & title_folded and name_toks - {""} else 0.0
-        salience = min(1.0, 0.6 * freq + 0.25 * position + 0.15 * in_title)
+        # In the title when one of its forms is there whole ("Lavrov" in "Lavrov in China").
+        forms = [{fold_token(t) for t in re.findall(r"\w+", f)} for f in (canonical, *surfaces)]
+        in_title = 1.0 if any(f and f <= title_folded for f in forms) else 0.0
+        in_lede = 1.0 if any(lede_start <= m.start < lede_end for m in ms) else 0.0
+        salience = (
+            _W_COUNT * len(ms) / max_count
+            + _W_TITLE * in_title
+            + _W_LEDE * in_lede
+            + _W_POSITION * (1.0 - first / length)
+        )
         out.append(
             Entity(
                 text=max(surfaces, key=lambda s: (surfaces[s], len(s), s)),
@@ -424,7 +406,7 @@ def _build_entities(mentions: list[ResolvedMention], text: str, title: str) -> l
                 canonical_id=cid,
                 label=max(labels, key=lambda lab: (labels[lab], lab)),
                 count=len(ms),
-                salience=round(salience, 4),
+                salience=round(min(1.0, salience), 4),
                 mentions=[Mention(start=m.start, end=m.end) for m in sorted(ms, key=lambda m: m.start)],
             )
         )

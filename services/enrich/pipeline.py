@@ -101,6 +101,7 @@ class Enricher:
                     keyphrases=phrases,
                     story_id=decision.story_id,
                     enrichment=info,
+                    values=analysis.values,
                 )
             )
         return out

@@ -7,6 +7,7 @@ a newer one (``enriched_at`` decides), so a redelivered batch changes nothing.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -36,6 +37,31 @@ class Traces:
 class RedriveMark:
     dead_letter_id: str
     redriven_to: str
+
+
+# Serialises the refresh of canonical entity names, so a refresh sees every alias committed before it.
+_CANONICAL_LOCK_KEY = 0x656E7473
+
+
+@dataclass(frozen=True)
+class EntityAlias:
+    """One form an entity is written in within one article."""
+
+    canonical_id: str
+    alias: str
+    mentions: int
+    is_canonical: bool  # the article chose this form as the entity's name
+
+
+def entity_aliases(article: EnrichedArticle) -> list[EntityAlias]:
+    """Every surface form of every entity of ``article`` (from its mention offsets) and its chosen name."""
+    out: list[EntityAlias] = []
+    for entity in article.entities:
+        forms = Counter(article.text[m.start : m.end] for m in entity.mentions if m.end <= len(article.text))
+        forms.pop("", None)
+        for form in sorted(set(forms) | {entity.canonical}):
+            out.append(EntityAlias(entity.canonical_id, form, forms.get(form, 0), form == entity.canonical))
+    return out
 
 
 class RowRejected(Exception):
@@ -94,10 +120,13 @@ class Repository:
             # Pipeline mode sends the statements without waiting for each reply: one round trip
             # per sync point instead of one per statement.
             with metrics.STORE_TRANSACTION_SECONDS.time(), conn.transaction(), conn.pipeline():
+                touched: set[str] = set()
                 for article in articles:
-                    self._upsert_article(conn, article, traces.articles.get(article.article_id))
+                    touched |= self._upsert_article(conn, article, traces.articles.get(article.article_id))
                 for dead_letter in dead_letters:
                     self._insert_dead_letter(conn, dead_letter, traces.dead_letters.get(dead_letter.dead_letter_id))
+                if touched:
+                    self._refresh_canonical_entities(conn, touched)
         except psycopg.OperationalError as exc:
             self.close()
             raise TransientError(f"Postgres write failed: {exc}") from exc
@@ -106,7 +135,8 @@ class Repository:
 
     def _upsert_article(
         self, conn: psycopg.Connection[tuple[object, ...]], article: EnrichedArticle, trace: Trace | None
-    ) -> None:
+    ) -> set[str]:
+        """Write one article and its children; return the canonical ids whose shared name may change."""
         source = article.source
         written = conn.execute(
             """
@@ -163,9 +193,14 @@ class Repository:
         )
         metrics.STORE_ROWS.labels("article_sources").inc()
         if written is None:
-            return  # a newer enrichment of this article is already stored
+            return set()  # a newer enrichment of this article is already stored
         metrics.STORE_ROWS.labels("articles").inc()
         with conn.cursor() as cur:
+            # Ids the article named before this enrichment lose its aliases: their names are refreshed too.
+            cur.execute(
+                "DELETE FROM entity_aliases WHERE article_id = %s RETURNING canonical_id", (article.article_id,)
+            )
+            touched = {str(row[0]) for row in cur.fetchall()}
             for table in ("entities", "quotes", "topics"):
                 cur.execute(f"DELETE FROM {table} WHERE article_id = %s", (article.article_id,))
             cur.executemany(
@@ -189,9 +224,23 @@ class Repository:
                 " ON CONFLICT (article_id, code) DO UPDATE SET score = GREATEST(topics.score, EXCLUDED.score)",
                 [(article.article_id, t.code, t.label, t.score) for t in article.topics],
             )
+            aliases = entity_aliases(article)
+            cur.executemany(
+                "INSERT INTO entity_aliases (article_id, canonical_id, alias, mentions, is_canonical)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                [(article.article_id, a.canonical_id, a.alias, a.mentions, a.is_canonical) for a in aliases],
+            )
         metrics.STORE_ROWS.labels("entities").inc(len(article.entities))
+        metrics.STORE_ROWS.labels("entity_aliases").inc(len(aliases))
         metrics.STORE_ROWS.labels("quotes").inc(len(article.quotes))
         metrics.STORE_ROWS.labels("topics").inc(len(article.topics))
+        return touched | {e.canonical_id for e in article.entities}
+
+    def _refresh_canonical_entities(self, conn: psycopg.Connection[tuple[object, ...]], ids: set[str]) -> None:
+        """Re-choose the shared name of ``ids`` (rule: ``refresh_canonical_entities`` in migration 0002)."""
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CANONICAL_LOCK_KEY,))
+        conn.execute("SELECT refresh_canonical_entities(%s)", (sorted(ids),))
+        metrics.STORE_ROWS.labels("canonical_entities").inc(len(ids))
 
     def _insert_dead_letter(
         self, conn: psycopg.Connection[tuple[object, ...]], dead_letter: DeadLetter, trace: Trace | None
