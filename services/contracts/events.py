@@ -90,8 +90,17 @@ class Value(_Event):
 
 
 class QuoteKind(StrEnum):
-    FULL = "full"
-    FRAGMENT = "fragment"
+    """What a quotation is. Only ``full`` and ``partial`` are speech; a ``term`` has no speaker."""
+
+    FULL = "full"  # a whole quoted statement (one per statement, even when its attribution splits it)
+    FRAGMENT = "fragment"  # kept for readers of older records; no longer emitted (now partial or term)
+    PARTIAL = "partial"  # quoted words inside indirect speech ("said the plan was “dead on arrival”")
+    TERM = "term"  # a term, scare quote, title or nickname: not speech
+
+
+class QuotePart(_Event):
+    start: int = Field(ge=0, description="Character offset into ``text`` (inclusive).")
+    end: int = Field(ge=0, description="Character offset into ``text`` (exclusive).")
 
 
 class Quote(_Event):
@@ -105,6 +114,15 @@ class Quote(_Event):
     start: int = Field(ge=0)
     end: int = Field(ge=0)
     cue: str | None = Field(default=None, description="The reporting verb or phrase that attributes it.")
+    parts: list[QuotePart] = Field(
+        default_factory=list,
+        description="The quoted pieces when the attribution splits one statement (“…,” she said, “…”); "
+        "``text`` joins them and ``start``/``end`` span all of them. Empty for a quote in one piece.",
+    )
+    clause: str | None = Field(
+        default=None,
+        description="For a partial quote: the sentence of indirect speech it sits in, quotation marks included.",
+    )
 
 
 class Topic(_Event):

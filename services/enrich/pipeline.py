@@ -82,7 +82,7 @@ class Enricher:
         for article, doc in zip(articles, docs, strict=True):
             title = article.title if not article.standfirst else f"{article.title}\n{article.standfirst}"
             analysis = analyse_entities(doc, title=title)
-            quotes = extract_quotes(doc, analysis)
+            quotes = extract_quotes(doc, analysis, text=article.text)
             topics = (
                 assign_topics(title, article.text, self.taxonomy, self.topic_model)
                 if self.topic_model
