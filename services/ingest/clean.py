@@ -15,6 +15,7 @@ __all__ = [
     "STORY_MIN_WORDS",
     "clean_paragraphs",
     "is_boilerplate_line",
+    "is_comment_marker",
     "is_image_credit",
     "is_story_like",
     "normalise_line",
@@ -215,6 +216,11 @@ def is_image_credit(line: str) -> bool:
 
 def _is_comment_marker(key: str) -> bool:
     return _COMMENT_MARKERS.match(key) is not None
+
+
+def is_comment_marker(line: str) -> bool:
+    """A whole line that opens a reader-comment section ("12 Comments", "Leave a Reply")."""
+    return _is_comment_marker(normalise_line(line))
 
 
 def _is_related_marker(key: str) -> bool:

@@ -43,6 +43,7 @@ _FOREIGN_CONTAINERS = re.compile(
 _HTML_SNIFF = re.compile(
     r"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|meta|title|article|p|div)\b", re.I | re.S
 )
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 _HTML_TAGS = re.compile(r"<(?:p|div|br|article|span|h[1-6]|a|li|ul|body|html)\b[^>]*>", re.IGNORECASE)
 
 
@@ -107,6 +108,35 @@ def _marked_standfirst(tree: Any, max_words: int) -> str | None:
     return None
 
 
+def _parse(html: str) -> Any:
+    try:
+        # lxml refuses a str that still carries an XML encoding declaration (XHTML pages); the text is
+        # already decoded, so the declaration says nothing any more.
+        return lxml.html.document_fromstring(_XML_DECLARATION.sub("", html, count=1))
+    except (ValueError, etree.ParserError) as exc:
+        raise InvalidInput(DeadLetterReason.NOT_AN_ARTICLE, f"HTML does not parse: {exc}") from exc
+
+
+def _main_text(tree: Any, url: str | None, options: ExtractionOptions, *, favor_precision: bool) -> Any:
+    """trafilatura's main text and metadata (a trafilatura Document), or None."""
+    document = trafilatura.bare_extraction(
+        tree,
+        url=url,
+        with_metadata=True,
+        favor_precision=favor_precision,
+        include_comments=False,
+        include_tables=options.include_tables,
+        include_images=False,
+        include_links=False,
+        date_extraction_params=_DATE_PARAMS,
+    )
+    return None if document is None or isinstance(document, dict) else document
+
+
+def _words(document: Any) -> int:
+    return word_count(document.text) if document is not None and document.text else 0
+
+
 def extract_html(
     html: str,
     options: ExtractionOptions,
@@ -122,35 +152,33 @@ def extract_html(
 
     Raises InvalidInput(NOT_AN_ARTICLE) when the page has no story body.
     """
-    try:
-        tree = lxml.html.document_fromstring(html)
-    except (ValueError, etree.ParserError) as exc:
-        raise InvalidInput(DeadLetterReason.NOT_AN_ARTICLE, f"HTML does not parse: {exc}") from exc
-    document = trafilatura.bare_extraction(
-        html,
-        url=url,
-        with_metadata=True,
-        favor_precision=options.favor_precision,
-        include_comments=False,
-        include_tables=options.include_tables,
-        include_images=False,
-        include_links=False,
-        date_extraction_params=_DATE_PARAMS,
-    )
-    if document is None or isinstance(document, dict) or not document.text:
+    tree = _parse(html)
+    # Read what trafilatura's cleaning would remove from the tree before handing the tree over: one
+    # parse per page instead of two.
+    marked_standfirst = _marked_standfirst(tree, options.standfirst_max_words)
+    declared_language = _declared_language(tree)
+    document = _main_text(tree, url, options, favor_precision=options.favor_precision)
+    if options.favor_precision and _words(document) < options.recall_check_max_words:
+        # Precision mode sometimes keeps only a notice or a caption of a real article; recall mode on a
+        # fresh tree tells whether the page has far more story than that.
+        fallback = _main_text(_parse(html), url, options, favor_precision=False)
+        if _words(fallback) >= options.recall_fallback_ratio * max(_words(document), 1):
+            document = fallback
+    if document is None or not document.text:
         raise InvalidInput(DeadLetterReason.NOT_AN_ARTICLE, "no main text found in the HTML page")
 
     page_title = " ".join((title or document.title or "").split())
     paragraphs = clean_paragraphs(document.text.split("\n"))
     paragraphs = strip_title_repeats(paragraphs, page_title)
 
-    standfirst = _marked_standfirst(tree, options.standfirst_max_words)
+    standfirst = marked_standfirst
     if standfirst is not None:
         key = normalise_line(standfirst)
-        paragraphs = [p for p in paragraphs if normalise_line(p) != key]
+        # The standfirst opens the body (once), also when trafilatura left it out of the main text.
+        paragraphs = [standfirst] + [p for p in paragraphs if normalise_line(p) != key]
     else:
         # Without markup saying so, use the same positional rule as saved text (no header lines known).
-        standfirst, paragraphs = split_standfirst(paragraphs, None, options.standfirst_max_words)
+        standfirst, _ = split_standfirst(paragraphs, None, options.standfirst_max_words)
 
     body_words = sum(word_count(p) for p in paragraphs)
     if body_words < options.min_body_words:
@@ -168,7 +196,7 @@ def extract_html(
         published_at=date_from_html(document.date),
         language=language
         or normalise_language_tag(document.language)
-        or _declared_language(tree)
+        or declared_language
         or detect_language(f"{page_title}\n{body_text}"),
         format=fmt,
         record=record,
