@@ -36,6 +36,9 @@ _COMMENT_MARKERS = re.compile(
     r"\d+ comments?|no comments:?|one comment|post a comment|leave a (?:comment|reply)|"
     r"comments? \(\d+\)|comments are closed\.?|join the (?:discussion|conversation)|"
     r"show comments|load comments|add a comment|"
+    # Bare section headers of comment threads: "Comments", "Reader comments (12)", "Discussion".
+    r"(?:reader |user |readers' |your )?comments:?|(?:\d+ )?(?:reader )?comments? \(\d+\):?|responses:?|"
+    r"(?:\d+|one) comments? (?:to|on) .{1,120}|add your comment:?|have your say:?|"
     # WordPress-style thread headers always carry a count: "2 thoughts on “Title”", "3 Responses to X".
     r"(?:\d+|one) (?:responses?|thoughts?|replies) (?:to|on) .{1,120}|"
     r"you must be logged in to post a comment\.?"

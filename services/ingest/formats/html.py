@@ -43,6 +43,17 @@ _FOREIGN_CONTAINERS = re.compile(
 _HTML_SNIFF = re.compile(
     r"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|meta|title|article|p|div)\b", re.I | re.S
 )
+_TOKEN = re.compile(r"\w+")
+_HEADING_XPATH = (
+    "//h1|//h2|//h3|//*[contains(translate(@class,'HEADLINE','headline'),'headline')]"
+    "|//*[contains(translate(@id,'HEADLINE','headline'),'headline')]"
+)
+_MAX_HEADINGS = 60
+_HEADLINE_MIN_WORDS = 2
+_HEADLINE_MAX_WORDS = 30
+_HEADLINE_MIN_PART_WORDS = 4  # "Sport", "The Hindu", "Press TV" are site or section names
+# Between a headline and the section or site name in a <title>: "Headline - Sport - Site", "Site: Headline".
+_TITLE_SEPARATORS = re.compile(r"\s+[-|–—:>»·]+\s+|\s*[|»]\s*|\s+--\s+|:\s+")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 _HTML_TAGS = re.compile(r"<(?:p|div|br|article|span|h[1-6]|a|li|ul|body|html)\b[^>]*>", re.IGNORECASE)
 
@@ -108,6 +119,41 @@ def _marked_standfirst(tree: Any, max_words: int) -> str | None:
     return None
 
 
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.casefold())
+
+
+def _contains(haystack: list[str], needle: list[str]) -> bool:
+    width = len(needle)
+    return any(haystack[i : i + width] == needle for i in range(len(haystack) - width + 1))
+
+
+def _headline(tree: Any) -> str | None:
+    """The article's headline from the page's own markup, or None to leave it to trafilatura.
+
+    A <title> is "Headline - Section - Site" or just the site's name, and a page has many headings
+    (site name, section, sidebar boxes). The headline is the heading that the <title> repeats; without
+    one, the longest separator-delimited part of the <title> if it is long enough to be a headline.
+    """
+    title_text = " ".join(" ".join(tree.xpath("//title//text()")).split())
+    title_tokens = _tokens(title_text)
+    best: str | None = None
+    for heading in tree.xpath(_HEADING_XPATH)[:_MAX_HEADINGS]:
+        text = " ".join(heading.text_content().split())
+        tokens = _tokens(text)
+        fits = _HEADLINE_MIN_WORDS <= len(tokens) <= _HEADLINE_MAX_WORDS and _contains(title_tokens, tokens)
+        if fits and (best is None or len(tokens) > len(_tokens(best))):
+            best = text
+    if best is not None:
+        return best
+    parts = [part.strip() for part in _TITLE_SEPARATORS.split(title_text) if part.strip()]
+    if len(parts) > 1:
+        longest = max(parts, key=lambda part: len(_tokens(part)))
+        if len(_tokens(longest)) >= _HEADLINE_MIN_PART_WORDS:
+            return longest
+    return None
+
+
 def _parse(html: str) -> Any:
     try:
         # lxml refuses a str that still carries an XML encoding declaration (XHTML pages); the text is
@@ -156,6 +202,7 @@ def extract_html(
     # Read what trafilatura's cleaning would remove from the tree before handing the tree over: one
     # parse per page instead of two.
     marked_standfirst = _marked_standfirst(tree, options.standfirst_max_words)
+    headline = _headline(tree)
     declared_language = _declared_language(tree)
     document = _main_text(tree, url, options, favor_precision=options.favor_precision)
     if options.favor_precision and _words(document) < options.recall_check_max_words:
@@ -167,7 +214,7 @@ def extract_html(
     if document is None or not document.text:
         raise InvalidInput(DeadLetterReason.NOT_AN_ARTICLE, "no main text found in the HTML page")
 
-    page_title = " ".join((title or document.title or "").split())
+    page_title = " ".join((title or headline or document.title or "").split())
     paragraphs = clean_paragraphs(document.text.split("\n"))
     paragraphs = strip_title_repeats(paragraphs, page_title)
 

@@ -37,6 +37,12 @@ _CODE = re.compile(
     r"document\.\w+|window\.\w+|=\s*[\"'][^\"']*[\"']\s*[;>]|^\s*(?:https?://|www\.)\S+\s*$|\w+\(\);)",
     re.IGNORECASE,
 )
+# A date with a month name or in digits, or a clock time: what comment headers carry and headlines do not.
+_DATED = re.compile(
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2}\b|\b\d{1,2}(?:st|nd|rd|th)? "
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)|\b\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}\b|\b\d{1,2}:\d\d\b",
+    re.IGNORECASE,
+)
 _BYLINE = re.compile(r"^(?:by|posted by|written by|from)\s+\S", re.IGNORECASE)
 _HEADLINE_END = re.compile(r"[.:;,]$")
 
@@ -66,6 +72,7 @@ class MainContentTuning:
     title_full_length_words: int
     title_distance_cost: float
     title_min_score: float
+    title_isolated_bonus: float
     stoplists: dict[str, str]
 
 
@@ -128,6 +135,30 @@ def _template_key(line: str) -> str:
     if _DIGITS.search(line) and word_count(line) <= 15:
         line = _CAPITALISED_RUN.sub("A ", line)
     return _DIGITS.sub("0", normalise_line(line))
+
+
+def _thread_start(
+    lines: list[str], kinds: list[LineClass], keys: list[str], start: int, end: int, config: MainContentTuning
+) -> int:
+    """Where a reader thread begins inside lines[start:end], else ``end``.
+
+    A thread is a dated header template ("Ana Lind | May 9, 2012 at 1:16 am", "Posted by: X on <date>")
+    that recurs after the story has begun; the article is what comes before its first occurrence.
+    """
+    prose_words = 0
+    later: Counter[str] = Counter(keys[start:end])
+    for index in range(start, end):
+        later[keys[index]] -= 1
+        if (
+            kinds[index] is LineClass.TEMPLATE
+            and prose_words >= config.comment_cut_min_prose_words
+            and later[keys[index]] >= config.repeated_line_min_count - 1
+            and _DATED.search(lines[index])
+        ):
+            return index
+        if kinds[index] is LineClass.PROSE:
+            prose_words += word_count(lines[index])
+    return end
 
 
 def _until_comments(lines: list[str], stoplist: frozenset[str], config: MainContentTuning) -> list[str]:
@@ -215,11 +246,13 @@ def _find_title(
     kinds: list[LineClass],
     start: int,
     body_tokens: set[str],
+    isolated: list[bool],
     stoplist: frozenset[str],
     config: MainContentTuning,
 ) -> int | None:
-    """Index of the headline: a short, unpunctuated line just above (or opening) the article whose words
-    the article itself uses. Navigation, section names and bylines share few words with the story."""
+    """Index of the headline: a short, unpunctuated line above (or opening) the article whose words the
+    article itself uses. Navigation, section names and bylines share few words with the story, and a
+    heading stands alone between blank lines where menu entries come in runs."""
     # A headline long enough to read as prose still has no sentence end; the story's first sentence has.
     first_prose = next(
         (
@@ -251,28 +284,39 @@ def _find_title(
             config.title_overlap_weight * overlap
             + min(word_count(line), config.title_full_length_words) / config.title_full_length_words
             - config.title_distance_cost * distance
+            + (config.title_isolated_bonus if isolated[index] else 0.0)
         )
         if score >= config.title_min_score and (best is None or score > best[0]):
             best = (score, index)
     return best[1] if best else None
 
 
-def find_main_content(lines: list[str], language: str | None) -> MainContent:
-    """The article's lines and headline among the non-blank ``lines`` of one saved page."""
+def find_main_content(page_lines: list[str], language: str | None) -> MainContent:
+    """The article's lines and headline among the ``page_lines`` of one saved page (blank lines as '')."""
     config = tuning()
     stoplist = _stoplist(language)
+    lines: list[str] = []
+    isolated: list[bool] = []
+    for index, line in enumerate(page_lines):
+        if line:
+            lines.append(line)
+            before = page_lines[index - 1] if index > 0 else ""
+            after = page_lines[index + 1] if index + 1 < len(page_lines) else ""
+            isolated.append(not before and not after)
     lines = _until_comments(lines, stoplist, config)
-    counts = Counter(_template_key(line) for line in lines)
+    keys = [_template_key(line) for line in lines]
+    counts = Counter(keys)
     kinds = [
-        _classify(line, counts[_template_key(line)] >= config.repeated_line_min_count, stoplist, config)
-        for line in lines
+        _classify(line, counts[key] >= config.repeated_line_min_count, stoplist, config)
+        for line, key in zip(lines, keys, strict=True)
     ]
     weights = [_weight(line, kind, config) for line, kind in zip(lines, kinds, strict=True)]
     start, end, _ = _best_segment(weights)
+    end = _thread_start(lines, kinds, keys, start, end, config)
     if start == end:
         return MainContent(lines=[], header=[], title=None)
     body_tokens = _content_tokens(" ".join(lines[start:end]), stoplist)
-    title_index = _find_title(lines, kinds, start, body_tokens, stoplist, config)
+    title_index = _find_title(lines, kinds, start, body_tokens, isolated, stoplist, config)
     title = lines[title_index] if title_index is not None else None
     kept = [
         line for index, line in enumerate(lines[start:end], start) if index != title_index and _is_text(kinds[index])

@@ -191,12 +191,12 @@ def extract_text(
     Raises InvalidInput(NOT_AN_ARTICLE) when no story body of ``options.min_body_words`` remains.
     """
     config = tuning()
-    lines = unwrap_lines(split_cells(text, config.cell_gap_spaces))
-    lines = [line for line in lines if line]
+    page_lines = unwrap_lines(split_cells(text, config.cell_gap_spaces))
+    lines = [line for line in page_lines if line]
     published_at = header_date(lines)
     # The stop-word list that tells prose from menus is the page's language; a declared one wins.
     page_language = language or detect_language("\n".join(lines))
-    main = find_main_content(lines, page_language)
+    main = find_main_content(page_lines, page_language)
     # Between the headline and the story's block sit the standfirst, bylines and dates: the standfirst
     # is article text, and the others carry the author and mark where a standfirst sits.
     header = [line.text for line in main.header if line.is_prose or _is_header_line(line.text)]
