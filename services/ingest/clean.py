@@ -37,7 +37,7 @@ _COMMENT_MARKERS = re.compile(
     r"comments? \(\d+\)|comments are closed\.?|join the (?:discussion|conversation)|"
     r"show comments|load comments|add a comment|"
     # Bare section headers of comment threads: "Comments", "Reader comments (12)", "Discussion".
-    r"(?:reader |user |readers' |your )?comments:?|(?:\d+ )?(?:reader )?comments? \(\d+\):?|responses:?|"
+    r"(?:reader |user |readers' |your )comments:?|(?:\d+ )?(?:reader )?comments? \(\d+\):?|"
     r"(?:\d+|one) comments? (?:to|on) .{1,120}|add your comment:?|have your say:?|"
     # WordPress-style thread headers always carry a count: "2 thoughts on “Title”", "3 Responses to X".
     r"(?:\d+|one) (?:responses?|thoughts?|replies) (?:to|on) .{1,120}|"

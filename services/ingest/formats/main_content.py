@@ -31,6 +31,7 @@ _TUNING_FILE = Path(__file__).with_name("main_content.json")
 _TOKEN = re.compile(r"\w+")
 _DIGITS = re.compile(r"\d+")
 _SENTENCE_PUNCTUATION = re.compile(r"[.!?;:,]")
+_SENTENCE_END = re.compile(r"[.!?…:;][\"'”’»)\]]*\s*$")
 # Code and markup pasted in as text: scripts, style rules, tags and bare URLs are never article text.
 _CODE = re.compile(
     r"(?:^\s*[<{}\[\]@#.]?[\w\-]*\s*[{}]|[{};]\s*$|^\s*</?[a-z][^>]*>|function\s*\(|\bvar\s+\w+\s*=|"
@@ -189,6 +190,9 @@ def _classify(line: str, repeated: bool, stoplist: frozenset[str], config: MainC
     if repeated:
         return LineClass.TEMPLATE
     chars = len(line)
+    # A paragraph ends its last sentence; teasers, headings and link texts of other stories do not.
+    if chars < config.long_prose_chars and not _SENTENCE_END.search(line):
+        return LineClass.SHORT
     if stoplist:
         ratio = _stopword_ratio(line, stoplist)
         if (chars >= config.prose_min_chars and ratio >= config.prose_min_stopword_ratio) or (

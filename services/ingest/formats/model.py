@@ -22,7 +22,7 @@ class ExtractionOptions:
     """Passed to trafilatura: prefer dropping doubtful blocks over keeping boilerplate."""
     max_records: int = 100_000
     """Most records read from one container (JSON array, JSON Lines, WARC); the rest are rejected."""
-    recall_check_max_words: int = 150
+    recall_check_max_words: int = 80
     """An HTML body shorter than this in precision mode is checked against trafilatura's recall mode."""
     recall_fallback_ratio: float = 3.0
     """Recall mode replaces precision mode when it finds at least this many times the words."""
