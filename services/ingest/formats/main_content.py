@@ -44,6 +44,9 @@ _DATED = re.compile(
     r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)|\b\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}\b|\b\d{1,2}:\d\d\b",
     re.IGNORECASE,
 )
+# Dated lines, menu bars ("News | Sport"), list items ("3. Other story", "* Video: ...") are never the
+# article's headline.
+_NOT_A_HEADLINE = re.compile(r"\s[|»/]\s|^\s*(?:\d{1,2}\.|[*•])\s")
 _BYLINE = re.compile(r"^(?:by|posted by|written by|from)\s+\S", re.IGNORECASE)
 _HEADLINE_END = re.compile(r"[.:;,]$")
 
@@ -236,9 +239,9 @@ def _is_headline_candidate(line: str, config: MainContentTuning) -> bool:
     ending = line.rstrip().rstrip("\"'”’»)")
     if _HEADLINE_END.search(ending) and not ending.endswith("..."):
         return False
-    if is_boilerplate_line(line) or _CODE.search(line) or _BYLINE.match(line):
+    if is_boilerplate_line(line) or _CODE.search(line) or _BYLINE.match(line) or _NOT_A_HEADLINE.search(line):
         return False
-    return parse_standalone_date(line) is None
+    return parse_standalone_date(line) is None and not _DATED.search(line)
 
 
 def _content_tokens(text: str, stoplist: frozenset[str]) -> set[str]:
