@@ -67,6 +67,8 @@ class MainContentTuning:
     repeated_line_min_count: int
     template_line_cost: float
     comment_cut_min_prose_words: int
+    edge_sentence_min_words: int
+    edge_sentence_max_lines: int
     extra_block_min_share: float
     extra_block_max_gap_words: int
     title_window_lines: int
@@ -163,6 +165,24 @@ def _thread_start(
         if kinds[index] is LineClass.PROSE:
             prose_words += word_count(lines[index])
     return end
+
+
+def _is_short_sentence(line: str, kind: LineClass, config: MainContentTuning) -> bool:
+    long_enough = word_count(line) >= config.edge_sentence_min_words
+    return kind is LineClass.SHORT and long_enough and _SENTENCE_END.search(line) is not None
+
+
+def _extend_over_short_sentences(
+    lines: list[str], kinds: list[LineClass], start: int, end: int, config: MainContentTuning
+) -> tuple[int, int]:
+    """Take in a one-line lead or closing sentence next to the block: a whole sentence, however short, is
+    story text, which the weights alone would leave outside because it is shorter than a paragraph."""
+    for _ in range(config.edge_sentence_max_lines):
+        if start > 0 and _is_short_sentence(lines[start - 1], kinds[start - 1], config):
+            start -= 1
+        if end < len(lines) and _is_short_sentence(lines[end], kinds[end], config):
+            end += 1
+    return start, end
 
 
 def _until_comments(lines: list[str], stoplist: frozenset[str], config: MainContentTuning) -> list[str]:
@@ -320,6 +340,7 @@ def find_main_content(page_lines: list[str], language: str | None) -> MainConten
     weights = [_weight(line, kind, config) for line, kind in zip(lines, kinds, strict=True)]
     start, end, _ = _best_segment(weights)
     end = _thread_start(lines, kinds, keys, start, end, config)
+    start, end = _extend_over_short_sentences(lines, kinds, start, end, config)
     if start == end:
         return MainContent(lines=[], header=[], title=None)
     body_tokens = _content_tokens(" ".join(lines[start:end]), stoplist)
