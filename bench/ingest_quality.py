@@ -60,7 +60,7 @@ def newsflow(doc: CorpusDoc) -> Extraction:
     except InvalidInput:
         return Extraction(None, (), None)
     assert isinstance(article, ExtractedArticle)
-    kept = ([article.standfirst] if article.standfirst else []) + article.text.split("\n\n")
+    kept = article.text.split("\n\n")  # the body includes the standfirst
     return Extraction(article.title, tuple(kept), article.published_at)
 
 

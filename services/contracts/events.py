@@ -44,8 +44,11 @@ class _ArticleFields(_Event):
     article_id: str = Field(description="Stable id: hash of the normalised body text.")
     source: SourceRef
     title: str
-    standfirst: str | None = Field(default=None, description="Summary paragraph under the title.")
-    text: str = Field(description="Body text only, paragraphs separated by a blank line.")
+    standfirst: str | None = Field(default=None, description="Summary paragraph under the title; it also opens `text`.")
+    text: str = Field(
+        description="The whole article body, standfirst included, paragraphs separated by a blank line; "
+        "never the title."
+    )
     author: str | None = None
     url: str | None = Field(default=None, description="Canonical URL of the article, when known.")
     published_at: dt.date | None = Field(

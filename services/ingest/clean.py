@@ -15,6 +15,7 @@ __all__ = [
     "STORY_MIN_WORDS",
     "clean_paragraphs",
     "is_boilerplate_line",
+    "is_comment_marker",
     "is_image_credit",
     "is_story_like",
     "normalise_line",
@@ -35,6 +36,9 @@ _COMMENT_MARKERS = re.compile(
     r"\d+ comments?|no comments:?|one comment|post a comment|leave a (?:comment|reply)|"
     r"comments? \(\d+\)|comments are closed\.?|join the (?:discussion|conversation)|"
     r"show comments|load comments|add a comment|"
+    # Bare section headers of comment threads: "Comments", "Reader comments (12)", "Discussion".
+    r"(?:reader |user |readers' |your )comments:?|(?:\d+ )?(?:reader )?comments? \(\d+\):?|"
+    r"(?:\d+|one) comments? (?:to|on) .{1,120}|add your comment:?|have your say:?|"
     # WordPress-style thread headers always carry a count: "2 thoughts on “Title”", "3 Responses to X".
     r"(?:\d+|one) (?:responses?|thoughts?|replies) (?:to|on) .{1,120}|"
     r"you must be logged in to post a comment\.?"
@@ -215,6 +219,11 @@ def is_image_credit(line: str) -> bool:
 
 def _is_comment_marker(key: str) -> bool:
     return _COMMENT_MARKERS.match(key) is not None
+
+
+def is_comment_marker(line: str) -> bool:
+    """A whole line that opens a reader-comment section ("12 Comments", "Leave a Reply")."""
+    return _is_comment_marker(normalise_line(line))
 
 
 def _is_related_marker(key: str) -> bool:

@@ -28,7 +28,7 @@ def newsflow_extraction(doc: CorpusDoc) -> Extraction:
         return Extraction(title=None, paragraphs=(), date=None)
     [article] = results
     assert isinstance(article, ExtractedArticle)
-    kept = ([article.standfirst] if article.standfirst else []) + article.text.split("\n\n")
+    kept = article.text.split("\n\n")  # the body includes the standfirst
     return Extraction(title=article.title, paragraphs=tuple(kept), date=article.published_at)
 
 

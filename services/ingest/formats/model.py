@@ -22,6 +22,10 @@ class ExtractionOptions:
     """Passed to trafilatura: prefer dropping doubtful blocks over keeping boilerplate."""
     max_records: int = 100_000
     """Most records read from one container (JSON array, JSON Lines, WARC); the rest are rejected."""
+    recall_check_max_words: int = 80
+    """An HTML body shorter than this in precision mode is checked against trafilatura's recall mode."""
+    recall_fallback_ratio: float = 3.0
+    """Recall mode replaces precision mode when it finds at least this many times the words."""
     standfirst_max_words: int = 50
     """A standfirst is a one- or two-sentence summary; anything longer is story text."""
     include_tables: bool = True
@@ -32,7 +36,7 @@ class ExtractionOptions:
 class ExtractedArticle:
     title: str
     text: str
-    """Body only, paragraphs joined by a blank line; the title is never repeated as a first paragraph."""
+    """The whole body, standfirst included, paragraphs joined by a blank line; never the title again."""
     standfirst: str | None
     author: str | None
     url: str | None

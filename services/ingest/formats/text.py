@@ -12,15 +12,10 @@ import re
 from dataclasses import dataclass
 
 from services.contracts import DeadLetterReason
-from services.ingest.clean import (
-    clean_paragraphs,
-    is_boilerplate_line,
-    is_story_like,
-    normalise_line,
-    word_count,
-)
+from services.ingest.clean import clean_paragraphs, is_story_like, normalise_line, word_count
 from services.ingest.dates import byline_date, header_date, parse_standalone_date
 from services.ingest.formats.language import detect_language
+from services.ingest.formats.main_content import find_main_content, split_cells, tuning
 from services.ingest.formats.model import ExtractedArticle, ExtractionOptions
 from services.runtime.errors import InvalidInput
 
@@ -113,6 +108,14 @@ def _byline_author(line: str) -> str | None:
     return None
 
 
+def _is_date_line(line: str) -> bool:
+    return parse_standalone_date(line) is not None or (_LABELLED_DATE.match(line) is not None and len(line) <= 80)
+
+
+def _is_header_line(line: str) -> bool:
+    return _byline_author(line) is not None or _is_date_line(line)
+
+
 def _strip_header(paragraphs: list[str], title: str) -> _Body:
     """Remove header-zone lines (repeated title, date, byline) and remember where the header ended."""
     title_key = _title_key(title)
@@ -126,9 +129,7 @@ def _strip_header(paragraphs: list[str], title: str) -> _Body:
         byline = _byline_author(paragraph) if in_header else None
         if byline is not None:
             author = author or byline
-        is_date_line = parse_standalone_date(paragraph) is not None or (
-            _LABELLED_DATE.match(paragraph) is not None and len(paragraph) <= 80
-        )
+        is_date_line = _is_date_line(paragraph)
         if _is_title_repeat(paragraph, title_key) or byline is not None or (in_header and is_date_line):
             header_end = len(kept) if in_header else header_end
             continue
@@ -189,26 +190,23 @@ def extract_text(
 
     Raises InvalidInput(NOT_AN_ARTICLE) when no story body of ``options.min_body_words`` remains.
     """
-    lines = unwrap_lines([" ".join(line.split()) for line in text.splitlines()])
-    lines = [line for line in lines if line]
+    config = tuning()
+    page_lines = unwrap_lines(split_cells(text, config.cell_gap_spaces))
+    lines = [line for line in page_lines if line]
     published_at = header_date(lines)
-    cleaned = clean_paragraphs(lines)
-
-    if title is None:
-        title = ""
-        # The title is the first line that is neither furniture nor a date; a story-length first line
-        # means the page has no title line and the paragraph stays in the body.
-        for index, line in enumerate(cleaned):
-            if is_boilerplate_line(line) or parse_standalone_date(line) is not None:
-                continue
-            if word_count(line) <= _TITLE_MAX_WORDS and not is_story_like(line):
-                title = line
-                cleaned = cleaned[:index] + cleaned[index + 1 :]
-            break
-    title = " ".join(title.split())
+    # The stop-word list that tells prose from menus is the page's language; a declared one wins.
+    page_language = language or detect_language("\n".join(lines))
+    main = find_main_content(page_lines, page_language)
+    # Between the headline and the story's block sit the standfirst, bylines and dates: the standfirst
+    # is article text, and the others carry the author and mark where a standfirst sits.
+    header = [line.text for line in main.header if line.is_prose or _is_header_line(line.text)]
+    cleaned = clean_paragraphs(header + main.lines)
+    title = " ".join((title if title is not None else main.title or "").split())
 
     body = _strip_header(cleaned, title)
-    standfirst, paragraphs = split_standfirst(body.paragraphs, body.header_end, options.standfirst_max_words)
+    standfirst, story = split_standfirst(body.paragraphs, body.header_end, options.standfirst_max_words)
+    # The standfirst stays in the body too: a reader of ``text`` must not miss the lede.
+    paragraphs = ([standfirst] if standfirst else []) + story
     body_words = sum(word_count(p) for p in paragraphs)
     if body_words < options.min_body_words:
         raise InvalidInput(
@@ -223,7 +221,7 @@ def extract_text(
         author=author or body.author,
         url=url,
         published_at=published_at,
-        language=language or detect_language(f"{title}\n{body_text}"),
+        language=language or detect_language(f"{title}\n{body_text}") or page_language,
         format=fmt,
         record=record,
     )

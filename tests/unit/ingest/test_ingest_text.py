@@ -62,7 +62,8 @@ def test_gtag_header_date_caption_and_standfirst() -> None:
     )
     assert article.published_at == dt.date(2023, 6, 14)
     paragraphs = _paragraphs(article)
-    assert paragraphs[0].startswith("On Tuesday, dock workers at the port of Kessel")
+    assert paragraphs[0] == article.standfirst  # the body is whole, standfirst first
+    assert paragraphs[1].startswith("On Tuesday, dock workers at the port of Kessel")
     assert paragraphs[-1].startswith("The regional government, which mediated")
     for junk in ("gtag", "IMAGE SOURCE", "shakes hands", "June 14, 2023", "Fair and Lasting"):
         assert junk not in article.text
@@ -74,7 +75,8 @@ def test_two_sentence_teaser_is_standfirst_and_subheadings_stay() -> None:
     assert article.title == "Coral researchers win Lindqvist Prize"
     assert article.standfirst is not None and article.standfirst.startswith("The Lindqvist Prize for marine science")
     paragraphs = _paragraphs(article)
-    assert paragraphs[0].startswith("Two marine biologists from the University of Tarn")
+    assert paragraphs[0] == article.standfirst  # the body is whole, standfirst first
+    assert paragraphs[1].startswith("Two marine biologists from the University of Tarn")
     assert "“A decade of patience”" in paragraphs
     assert "Prize money for new research" in paragraphs
     assert paragraphs[-1].startswith("The prize comes with one million crowns")
@@ -95,7 +97,8 @@ def test_no_blank_lines_one_sentence_standfirst_and_story_date() -> None:
         "Nordbahn and Tarnline say the merger will create a ‘single network’ for passengers in the north."
     )
     paragraphs = _paragraphs(article)
-    assert paragraphs[0].startswith("Two of the largest rail operators")
+    assert paragraphs[0] == article.standfirst  # the body is whole, standfirst first
+    assert paragraphs[1].startswith("Two of the largest rail operators")
     assert "‘No job losses’" in paragraphs
     assert paragraphs[-1].startswith("The two companies expect a decision")
     assert article.published_at is None  # "In a ruling of February 4, 2022" is inside the story
@@ -228,7 +231,7 @@ def test_hard_wrapped_text_is_rejoined_into_paragraphs(separator: str) -> None:
 def test_one_paragraph_per_line_files_are_not_rejoined() -> None:
     article = _one("rail_merger_noblank.txt")
     assert "‘No job losses’" in _paragraphs(article)
-    assert len(_paragraphs(article)) == 10
+    assert len(_paragraphs(article)) == 11  # standfirst and ten story paragraphs
 
 
 def test_unwrap_leaves_short_line_lists_alone() -> None:
