@@ -597,6 +597,13 @@ class ReportFormat(StrEnum):
     JSONL = "jsonl"
 
 
+def _backfill_bar(label: str) -> Progress:
+    """The progress bar of a backfill on stderr (articles done of the run's selection, time left)."""
+    return Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True
+    )
+
+
 @app.command()
 def reenrich(
     where_version_below: Annotated[
@@ -663,14 +670,7 @@ def reenrich(
             from services.runtime.metrics import backfill_registry
 
             start_http_server(metrics_port, registry=backfill_registry())
-        with Progress(
-            TextColumn("republishing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
+        with _backfill_bar("republishing") as bar:
             task = bar.add_task("republishing", total=run.items)
             published = publish(
                 ledger, EnrichSettings(), run, rate, lambda done, total: bar.update(task, completed=done)
@@ -727,14 +727,7 @@ def reingest(
         run = started.run
         verb = "resuming" if started.resumed else "started"
         out.print(f"{verb} {run.run_id}: {run.pending} of {run.items} article(s) to extract again")
-        with Progress(
-            TextColumn("re-ingesting"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
+        with _backfill_bar("re-ingesting") as bar:
             task = bar.add_task("re-ingesting", total=run.items)
             published = publish(
                 ledger,

@@ -8,11 +8,11 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
+from pipeline_waits import scalar, wait_for
 
 from services.localstack import EmbeddedBroker, ServiceProcess
 
@@ -23,23 +23,6 @@ BRIEF = (
     b"two-day stoppage over night-shift pay, the port authority said, adding that ships queued outside would "
     b"berth by Wednesday.\n"
 )
-
-
-def scalar(database_url: str, sql: str) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(sql).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def wait_for(predicate: Callable[[], bool], services: list[ServiceProcess], timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert all(s.running() for s in services), "a service died"
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError("not reached in time")
 
 
 def test_a_refused_object_fixed_and_redriven_is_stored_exactly_once(

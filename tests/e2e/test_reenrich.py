@@ -16,11 +16,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
+from pipeline_waits import rows, scalar, wait_for
 
 from services.contracts import EnrichedArticle, Topics
 from services.enrich import ENRICHER_VERSION
@@ -32,25 +32,6 @@ from services.runtime.settings import ServiceSettings
 SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not SEEDS.is_dir(), reason="shared seeds not present")]
 OLD_VERSION = "0.0.9"
-
-
-def rows(database_url: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    with psycopg.connect(database_url) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
-def scalar(database_url: str, sql: str) -> int:
-    return int(str(rows(database_url, sql)[0][0]))
-
-
-def wait_for(predicate: Callable[[], bool], services: list[ServiceProcess], timeout_s: float = 240) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert all(s.running() for s in services), "a service died"
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("not reached in time")
 
 
 def make_older(database_url: str) -> dict[str, set[str]]:
