@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pipeline_waits import scalar, wait_for
+from pipeline_waits import pipeline_env, scalar, wait_for
 
 from services.localstack import EmbeddedBroker, ServiceProcess
 
@@ -30,15 +30,7 @@ def test_a_refused_object_fixed_and_redriven_is_stored_exactly_once(
 ) -> None:
     home, inbox = tmp_path / "home", tmp_path / "inbox"
     inbox.mkdir()
-    env = {
-        "NEWSFLOW_HOME": str(home),
-        "INGEST_INBOX": str(inbox),
-        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-        "DATABASE_URL": database_url,
-        "KAFKA_POLL_TIMEOUT_MS": "200",
-        "INGEST_SETTLE_SECONDS": "0.3",
-        "INGEST_SCAN_INTERVAL_SECONDS": "1",
-    }
+    env = pipeline_env(home, inbox, broker.bootstrap_servers, database_url)
 
     def newsflow(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

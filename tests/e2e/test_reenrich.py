@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pipeline_waits import rows, scalar, wait_for
+from pipeline_waits import pipeline_env, rows, scalar, wait_for
 
 from services.contracts import EnrichedArticle, Topics
 from services.enrich import ENRICHER_VERSION
@@ -90,15 +90,7 @@ def test_a_sigkilled_reenrich_resumes_and_brings_the_seeds_to_the_current_versio
 ) -> None:
     home, inbox = tmp_path / "home", tmp_path / "inbox"
     shutil.copytree(SEEDS, inbox)
-    env = {
-        "NEWSFLOW_HOME": str(home),
-        "INGEST_INBOX": str(inbox),
-        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-        "DATABASE_URL": database_url,
-        "KAFKA_POLL_TIMEOUT_MS": "200",
-        "INGEST_SETTLE_SECONDS": "0.3",
-        "INGEST_SCAN_INTERVAL_SECONDS": "1",
-    }
+    env = pipeline_env(home, inbox, broker.bootstrap_servers, database_url)
     command = [sys.executable, "-m", "services.cli"]
 
     def newsflow(*args: str) -> subprocess.CompletedProcess[str]:
@@ -195,15 +187,7 @@ def test_reingest_keeps_ids_of_unchanged_bodies_links_changed_ones_and_skips_los
     boilerplate line in its body (so another id); a third one's file is gone."""
     home, inbox = tmp_path / "home", tmp_path / "inbox"
     shutil.copytree(SEEDS, inbox)
-    env = {
-        "NEWSFLOW_HOME": str(home),
-        "INGEST_INBOX": str(inbox),
-        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-        "DATABASE_URL": database_url,
-        "KAFKA_POLL_TIMEOUT_MS": "200",
-        "INGEST_SETTLE_SECONDS": "0.3",
-        "INGEST_SCAN_INTERVAL_SECONDS": "1",
-    }
+    env = pipeline_env(home, inbox, broker.bootstrap_servers, database_url)
 
     def newsflow(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

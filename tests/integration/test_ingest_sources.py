@@ -83,7 +83,8 @@ class S3Bucket:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket="news", Key=f"drop/{key}")
 
-    def source(self, ledger: Ledger) -> BucketSource:
+    def source(self, ledger: Ledger, full_rescan_interval_s: float = 0.0, **notifications: Any) -> S3BucketSource:
+        """The bucket's source, checkpointed in ``ledger``; ``notifications`` names an SQS queue or a feed."""
         return S3BucketSource(
             bucket="news",
             prefix="drop/",
@@ -91,9 +92,10 @@ class S3Bucket:
             region="us-east-1",
             access_key_id="test",
             secret_access_key="test",
-            full_rescan_interval_s=0.0,
+            full_rescan_interval_s=full_rescan_interval_s,
             load_checkpoint=lambda: ledger.checkpoint("s3"),
             save_checkpoint=lambda v: ledger.save_checkpoint("s3", v),
+            **notifications,
         )
 
     def uri(self, key: str) -> str:
@@ -348,18 +350,7 @@ def test_s3_notifications_reveal_overwrites_that_an_incremental_listing_cannot_s
     )
     harness = Harness(broker, bucket, tmp_path / "home")
     ledger = Ledger(tmp_path / "home" / "ledger.sqlite3")
-    source = S3BucketSource(
-        bucket="news",
-        prefix="drop/",
-        endpoint_url=moto_endpoint,
-        region="us-east-1",
-        access_key_id="test",
-        secret_access_key="test",
-        full_rescan_interval_s=3600.0,
-        load_checkpoint=lambda: ledger.checkpoint("s3"),
-        save_checkpoint=lambda v: ledger.save_checkpoint("s3", v),
-        notification_queue_url=queue_url,
-    )
+    source = bucket.source(ledger, full_rescan_interval_s=3600.0, notification_queue_url=queue_url)
     producer = EventProducer(harness.settings, "ingest-test")
     service = ingest_service(source, ledger, producer, tmp_path / "q")
     try:
@@ -390,18 +381,7 @@ def test_bucket_events_on_a_kafka_topic_reveal_overwrites_like_sqs_notifications
     ensure_topics(harness.settings, ["bucket.events"])
     feed = NotificationConsumer(harness.settings, topic="bucket.events", group_id="ingest-events", client_id="t")
     ledger = Ledger(tmp_path / "home" / "ledger.sqlite3")
-    source = S3BucketSource(
-        bucket="news",
-        prefix="drop/",
-        endpoint_url=moto_endpoint,
-        region="us-east-1",
-        access_key_id="test",
-        secret_access_key="test",
-        full_rescan_interval_s=3600.0,
-        load_checkpoint=lambda: ledger.checkpoint("s3"),
-        save_checkpoint=lambda v: ledger.save_checkpoint("s3", v),
-        notification_feed=feed,
-    )
+    source = bucket.source(ledger, full_rescan_interval_s=3600.0, notification_feed=feed)
     producer = EventProducer(harness.settings, "ingest-test")
     events = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
     service = ingest_service(source, ledger, producer, tmp_path / "q")
