@@ -175,6 +175,9 @@ class DeadLetterReason(StrEnum):
     UNREADABLE = "unreadable"
     UNSUPPORTED_FORMAT = "unsupported_format"
     INVALID_EVENT = "invalid_event"
+    # The stage's code raised on this one message, alone, on every attempt (a library refusing odd text):
+    # the message is set aside so the stage keeps flowing; the exception class says which error.
+    HANDLER_FAILED = "handler_failed"
 
 
 class OriginalMessage(_Event):

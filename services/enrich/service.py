@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from services.contracts import CleanedArticle, DeadLetterReason, EnrichedArticle, Stage, Topics
 from services.enrich.pipeline import Enricher
 from services.runtime import deadletters, metrics
-from services.runtime.kafka import encode
-from services.runtime.messages import OutgoingEvent
+from services.runtime.messages import OutgoingEvent, encode
 from services.runtime.runner import Envelope, HandlerResult
 
 

@@ -2,6 +2,7 @@
 
 Everything above this module speaks ``ConsumedMessage`` / ``OutgoingEvent`` and ``TopicPartition``
 from ``services.runtime.messages``, so the runner's commit discipline can be read without Kafka APIs.
+``EventConsumer`` and ``EventProducer`` implement the runner's ports (``services.runtime.ports``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from kafka.structs import OffsetAndMetadata
 from pydantic import BaseModel
 
 from services.runtime.errors import TransientError
-from services.runtime.messages import ConsumedMessage, OutgoingEvent, TopicPartition, Trace, event_headers
+from services.runtime.messages import ConsumedMessage, OutgoingEvent, TopicPartition, Trace, encode, event_headers
 from services.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,6 @@ def ensure_topics(settings: ServiceSettings, topics: Iterable[str]) -> None:
         admin.close()
 
 
-def encode(event: BaseModel) -> bytes:
-    """The wire form of every event: UTF-8 JSON of the contract model."""
-    return event.model_dump_json().encode("utf-8")
-
-
 @dataclass(frozen=True)
 class PublishedRecord:
     """Where an acknowledged event landed (contract topic name, without the deployment's prefix)."""
@@ -79,8 +75,9 @@ class MessageTooLarge(Exception):
 
 
 class EventProducer:
-    """Publishes contract events as JSON. ``flush`` returns only when every send is acknowledged,
-    and raises if any was not: callers commit offsets or record progress only after it returns."""
+    """``ports.Producer`` on kafka-python. Publishes contract events as JSON. ``flush`` returns only when
+    every send is acknowledged, and raises if any was not: callers commit offsets or record progress only
+    after it returns."""
 
     def __init__(self, settings: ServiceSettings, client_id: str) -> None:
         self._producer = KafkaProducer(
@@ -154,7 +151,8 @@ class _RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class EventConsumer:
-    """A consumer-group member with auto-commit off: the runner decides when offsets are committed."""
+    """``ports.Consumer`` on kafka-python: a consumer-group member with auto-commit off (the runner decides
+    when offsets are committed)."""
 
     def __init__(
         self,
@@ -210,8 +208,10 @@ class EventConsumer:
                 {self._physical(tp): OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
             )
         except KafkaError as exc:
-            # A commit refused after a rebalance is safe to drop: the new owner re-reads from the last
-            # committed offset and the work is idempotent downstream.
+            # Nothing was committed. The runner retries the commit (not the work) while it still owns the
+            # partitions; if they moved (a rebalance, or this member was put out of the group for polling
+            # too late), their new owner reads the batch again from the last commit, and it is the
+            # idempotent writes downstream (keyed events, upserts) that make that second pass harmless.
             raise TransientError(f"offset commit failed: {exc!r}") from exc
 
     def pause_all(self) -> None:
@@ -219,14 +219,6 @@ class EventConsumer:
 
     def resume_all(self) -> None:
         self._consumer.resume(*self._consumer.assignment())
-
-    def seek(self, offsets: dict[TopicPartition, int]) -> None:
-        """Rewind to redeliver a batch that could not be finished (transient fault)."""
-        assigned = self._consumer.assignment()
-        for tp, offset in offsets.items():
-            ktp = self._physical(tp)
-            if ktp in assigned:
-                self._consumer.seek(ktp, offset)
 
     def assignment(self) -> set[TopicPartition]:
         return {TopicPartition(self._logical(tp.topic), tp.partition) for tp in self._consumer.assignment()}

@@ -71,6 +71,11 @@ class OutgoingEvent:
     trace: Trace | None = None
 
 
+def encode(event: BaseModel) -> bytes:
+    """The wire form of every event: UTF-8 JSON of the contract model."""
+    return event.model_dump_json().encode("utf-8")
+
+
 def trace_id_for(*parts: str) -> str:
     """A deterministic trace id (32 hex digits, W3C trace-id shaped): the same input, re-read after a
     crash, keeps the same trace."""

@@ -53,6 +53,21 @@ DEAD_LETTERS = Counter(
 TRANSIENT_ERRORS = Counter(
     "newsflow_transient_errors_total", "Transient faults that paused a stage before a retry.", ["stage"]
 )
+HANDLER_FAILURES = Counter(
+    "newsflow_handler_failures_total",
+    "Exceptions of a stage's handler isolated to one message (retried, then dead-lettered as handler_failed).",
+    ["stage"],
+)
+COMMIT_FAILURES = Counter(
+    "newsflow_commit_failures_total",
+    "Offset commits the group refused or the broker did not answer; the commit is retried, not the work.",
+    ["stage"],
+)
+KEEPALIVE_POLLS = Counter(
+    "newsflow_keepalive_polls_total",
+    "Paused polls made during long work so the group does not put the consumer out (max.poll.interval.ms).",
+    ["stage"],
+)
 BATCH_SECONDS = Histogram(
     "newsflow_batch_processing_seconds",
     "Time from a batch's arrival to its offsets being committed (or its files recorded as done).",
@@ -166,6 +181,9 @@ CORE: tuple[MetricWrapperBase, ...] = (
     MESSAGES_PROCESSED,
     DEAD_LETTERS,
     TRANSIENT_ERRORS,
+    HANDLER_FAILURES,
+    COMMIT_FAILURES,
+    KEEPALIVE_POLLS,
     BATCH_SECONDS,
     BATCH_SIZE,
     IN_FLIGHT,
@@ -214,6 +232,9 @@ def _initialise(stage: Stage) -> None:
     for reason in DeadLetterReason:
         DEAD_LETTERS.labels(stage, reason)
     TRANSIENT_ERRORS.labels(stage)
+    HANDLER_FAILURES.labels(stage)
+    COMMIT_FAILURES.labels(stage)
+    KEEPALIVE_POLLS.labels(stage)
     BATCH_SECONDS.labels(stage)
     BATCH_SIZE.labels(stage)
     IN_FLIGHT.labels(stage).set(0)

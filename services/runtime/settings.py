@@ -54,6 +54,18 @@ class ServiceSettings(BaseSettings):
     # A run of this many dead letters in a row means a broken deploy, not bad input: stop instead
     # of dead-lettering the whole topic (as arroyo's DLQ limit does).
     max_consecutive_dead_letters: int = 1_000
+    # One size policy for every consumed event (``services.runtime.limits``): a message above
+    # KAFKA_MAX_MESSAGE_BYTES or an article text above this many characters is dead-lettered as
+    # oversized before any work. Enrichment costs about 40 us a character on a shared 2-core machine
+    # (bench/results/enrich_long_texts.md) and its output is ~2.5x the text: 200,000 characters take
+    # ~8 s and give a ~0.5 MB event, below the message limit; spaCy itself refuses above 1,000,000.
+    max_text_chars: int = Field(default=200_000, ge=1)
+    # Attempts of one message whose handling raises, alone, before it is dead-lettered (handler_failed).
+    max_handler_attempts: int = Field(default=3, ge=1)
+    # A batch is handled in pieces of at most this many message bytes; between pieces, a paused poll
+    # tells the group the consumer is alive once a quarter of KAFKA_MAX_POLL_INTERVAL_MS has passed,
+    # so long work never gets the consumer put out of the group (and the batch redelivered forever).
+    batch_work_bytes: int = Field(default=500_000, ge=1)
 
     def topic_name(self, topic: str) -> str:
         """The broker's name for a contract topic (``services.contracts.Topics``)."""
