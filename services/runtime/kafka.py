@@ -136,8 +136,14 @@ class EventProducer:
 
 
 class _RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, on_revoked: Callable[[set[TopicPartition]], None], prefix: str) -> None:
+    def __init__(
+        self,
+        on_revoked: Callable[[set[TopicPartition]], None],
+        on_assigned: Callable[[Any], None],
+        prefix: str,
+    ) -> None:
         self._on_revoked = on_revoked
+        self._on_assigned = on_assigned
         self._prefix = prefix
 
     def on_partitions_revoked(self, revoked: Any) -> None:
@@ -148,6 +154,7 @@ class _RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
             "partitions assigned",
             extra={"partitions": sorted(f"{tp.topic}-{tp.partition}" for tp in assigned)},
         )
+        self._on_assigned(assigned)
 
 
 class EventConsumer:
@@ -173,9 +180,17 @@ class EventConsumer:
             **_connection_config(settings),
         )
         self._prefix = settings.kafka_topic_prefix
+        self._paused = False
         self._consumer.subscribe(
-            [settings.topic_name(t) for t in topics], listener=_RebalanceListener(on_revoked, self._prefix)
+            [settings.topic_name(t) for t in topics],
+            listener=_RebalanceListener(on_revoked, self._pause_if_paused, self._prefix),
         )
+
+    def _pause_if_paused(self, assigned: Any) -> None:
+        # Partitions assigned in a rebalance during a paused poll (a backoff, a keepalive) arrive unpaused
+        # in kafka-python; fetched then, their records would be read past without being handled.
+        if self._paused and assigned:
+            self._consumer.pause(*assigned)
 
     def _logical(self, topic: str) -> str:
         return topic.removeprefix(self._prefix)
@@ -215,9 +230,11 @@ class EventConsumer:
             raise TransientError(f"offset commit failed: {exc!r}") from exc
 
     def pause_all(self) -> None:
+        self._paused = True
         self._consumer.pause(*self._consumer.assignment())
 
     def resume_all(self) -> None:
+        self._paused = False
         self._consumer.resume(*self._consumer.assignment())
 
     def assignment(self) -> set[TopicPartition]:

@@ -22,7 +22,8 @@ class Consumer(Protocol):
         ...
 
     def pause_all(self) -> None:
-        """Stop fetching from every assigned partition; ``poll`` then only keeps the membership alive."""
+        """Stop fetching from every assigned partition, and from those a rebalance assigns until
+        ``resume_all``; ``poll`` then only keeps the membership alive and runs rebalances."""
         ...
 
     def resume_all(self) -> None: ...

@@ -153,6 +153,10 @@ class Runner:
     def _poll(self, timeout_ms: int) -> list[ConsumedMessage]:
         messages = self._consumer.poll(timeout_ms)
         self._last_poll = self._clock()
+        if messages and self._paused:
+            # Records read while paused would be read past, unhandled, and a later commit would skip
+            # them: crash instead (nothing of them is committed; they are redelivered).
+            raise RuntimeError(f"a paused poll returned {len(messages)} messages; the consumer broke its port")
         return messages
 
     def _pause(self) -> None:

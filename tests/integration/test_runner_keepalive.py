@@ -13,7 +13,7 @@ import pytest
 from services.contracts import CleanedArticle, SourceRef, Stage, Topics
 from services.localstack import EmbeddedBroker
 from services.runtime.health import Health
-from services.runtime.kafka import BrokerOffsets, EventProducer, ensure_topics
+from services.runtime.kafka import BrokerOffsets, EventConsumer, EventProducer, ensure_topics
 from services.runtime.lifecycle import run_consuming_stage
 from services.runtime.messages import OutgoingEvent, TopicPartition
 from services.runtime.runner import Envelope, HandlerResult
@@ -92,3 +92,55 @@ def test_a_batch_longer_than_the_poll_interval_is_handled_once(broker: EmbeddedB
 
     assert committed.get(partition) == 5
     assert sorted(handler.handled) == ["a0", "a1", "a2", "a3", "a4"]
+
+
+def test_partitions_assigned_during_a_paused_poll_stay_paused(broker: EmbeddedBroker, namespace: str) -> None:
+    # Otherwise a keepalive or backoff poll would fetch them, and their records be read past unhandled.
+    settings = ServiceSettings(kafka_bootstrap_servers=broker.bootstrap_servers, kafka_topic_partitions=2)
+    ensure_topics(settings, [t.value for t in Topics])
+    producer = EventProducer(settings, "test-producer")
+    for n in range(6):
+        text = f"Article number {n}."
+        article = CleanedArticle(
+            article_id=f"a{n}",
+            source=SourceRef(uri=f"inbox/{n}.txt", version="1", format="text", size=len(text), sha256="0"),
+            title="T",
+            text=text,
+            word_count=len(text.split()),
+            ingested_at=dt.datetime.now(dt.UTC),
+        )
+        producer.send(OutgoingEvent(Topics.CLEANED, article.article_id, article))
+    producer.flush()
+    producer.close()
+    group = f"paused-{namespace}"
+    first = EventConsumer(settings, group, [Topics.CLEANED], lambda _: None)
+    second = EventConsumer(settings, group, [Topics.CLEANED], lambda _: None)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until the group has given each member its partition
+            first.poll(100)
+            second.poll(100)
+            if len(first.assignment()) == 1 and len(second.assignment()) == 1:
+                break
+        assert len(first.assignment()) == 1 and len(second.assignment()) == 1
+        taken_over = {tp.partition for tp in second.assignment()}
+        first.pause_all()
+        second.close()
+        while_paused = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # paused polls, through the rebalance giving `first` both partitions
+            while_paused += first.poll(100)
+            if len(first.assignment()) == 2:
+                break
+        while_paused += first.poll(1000)
+        assert len(first.assignment()) == 2
+        assert while_paused == []
+        first.resume_all()
+        read: list[int] = []
+        for _ in range(50):
+            read += [m.partition for m in first.poll(200)]
+            if taken_over <= set(read):
+                break
+        assert taken_over <= set(read)  # the partition taken over is read from its start, after the pause
+    finally:
+        first.close()
