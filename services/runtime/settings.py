@@ -56,9 +56,10 @@ class ServiceSettings(BaseSettings):
     max_consecutive_dead_letters: int = 1_000
     # One size policy for every consumed event (``services.runtime.limits``): a message above
     # KAFKA_MAX_MESSAGE_BYTES or an article text above this many characters is dead-lettered as
-    # oversized before any work. Enrichment costs about 40 us a character on a shared 2-core machine
-    # (bench/results/enrich_long_texts.md) and its output is ~2.5x the text: 200,000 characters take
-    # ~8 s and give a ~0.5 MB event, below the message limit; spaCy itself refuses above 1,000,000.
+    # oversized before any work. Enrichment costs about 50 us a character on a shared 2-core machine
+    # (bench/results/enrich_long_texts.md) and its output is ~3 bytes a character: 200,000 characters
+    # take ~10 s and give a ~0.6 MB event, below the message limit (texts above ~330,000 characters
+    # could not be published enriched at all); spaCy itself refuses above 1,000,000 (E088).
     max_text_chars: int = Field(default=200_000, ge=1)
     # Attempts of one message whose handling raises, alone, before it is dead-lettered (handler_failed).
     max_handler_attempts: int = Field(default=3, ge=1)
