@@ -71,7 +71,12 @@ def build_source(settings: IngestSettings, ledger: IngestLedger, watch: bool) ->
                 else None
             ),
         )
-    return LocalFolderSource(settings.ingest_inbox, settings.ingest_settle_seconds, watch=watch)
+    return LocalFolderSource(
+        settings.ingest_inbox,
+        settings.ingest_settle_seconds,
+        watch=watch,
+        open_write_timeout_seconds=settings.ingest_open_write_timeout_seconds,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
