@@ -87,9 +87,11 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = IngestSettings()
     stop, health = start_process(Stage.INGEST, settings)
+    # The ledger first: a setting that cannot work (a malformed DATABASE_URL) is told before the broker
+    # is even tried.
     with exit_when_unreachable():
+        ledger = build_ledger(settings)
         ensure_topics(settings, [topic.value for topic in Topics])
-    ledger = build_ledger(settings)
     source = build_source(settings, ledger, watch=not args.until_idle)
     producer = EventProducer(settings, client_id="newsflow-ingest")
     service = IngestService(

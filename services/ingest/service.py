@@ -280,7 +280,9 @@ def cleaned_article(result: ExtractedArticle, source: SourceRef, duplicate_of: s
     """The cleaned-article event for one extracted article of one object version."""
     return CleanedArticle(
         article_id=article_id_for(result.text),
-        source=source.model_copy(update={"record": result.record, "format": result.format, "encoding": result.encoding}),
+        source=source.model_copy(
+            update={"record": result.record, "format": result.format, "encoding": result.encoding}
+        ),
         title=result.title,
         standfirst=result.standfirst,
         text=result.text,

@@ -20,7 +20,7 @@ from services.contracts import DeadLetter, EnrichedArticle
 from services.runtime import metrics
 from services.runtime.errors import TransientError
 from services.runtime.messages import Trace
-from services.runtime.postgres import apply_migrations
+from services.runtime.postgres import apply_migrations, connect, redact
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,7 @@ class Repository:
 
     def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._conn is None or self._conn.closed:
-            try:
-                self._conn = psycopg.connect(self._url, autocommit=False, connect_timeout=10)
-            except psycopg.OperationalError as exc:
-                raise TransientError(f"cannot connect to Postgres: {exc}") from exc
+            self._conn = connect(self._url, autocommit=False, connect_timeout=10)
         return self._conn
 
     def close(self) -> None:
@@ -101,8 +98,14 @@ class Repository:
             self._conn = None
 
     def migrate(self) -> list[str]:
-        """Apply pending migrations in order, in one transaction under the migration lock; return them."""
-        return apply_migrations(self._connection(), _migrations())
+        """Apply pending migrations in order, in one transaction under the migration lock; return them.
+
+        Raises ``TransientError`` when Postgres cannot be reached (the caller waits and tries again)."""
+        try:
+            return apply_migrations(self._connection(), _migrations())
+        except psycopg.OperationalError as exc:
+            self.close()
+            raise TransientError(f"Postgres migration failed: {redact(str(exc), self._url)}") from exc
 
     def write_batch(
         self,
@@ -129,7 +132,7 @@ class Repository:
                     self._refresh_canonical_entities(conn, touched)
         except psycopg.OperationalError as exc:
             self.close()
-            raise TransientError(f"Postgres write failed: {exc}") from exc
+            raise TransientError(f"Postgres write failed: {redact(str(exc), self._url)}") from exc
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             raise RowRejected(str(exc)) from exc
 
@@ -311,7 +314,7 @@ class Repository:
                     cur.executemany(statement.sql, [tuple(r) for r in statement.rows])
         except psycopg.OperationalError as exc:
             self.close()
-            raise TransientError(f"Postgres write failed: {exc}") from exc
+            raise TransientError(f"Postgres write failed: {redact(str(exc), self._url)}") from exc
 
 
 @dataclass(frozen=True)

@@ -223,14 +223,14 @@ def decode(data: bytes, declared: str | None = None) -> DecodedText:
         mixed = data.decode("utf-8", errors="newsflow-utf8-cp1252")
         if _sensible(mixed):
             return DecodedText(mixed, "utf-8+cp1252")
-    encoding = _detected(data)
-    if encoding is not None:
+    detected = _detected(data)
+    if detected is not None:
         try:
-            text = data.decode(encoding)
+            text = data.decode(detected)
         except (UnicodeDecodeError, LookupError):
             text = ""
         if text and _sensible(text):
-            return DecodedText(text, codecs.lookup(encoding).name)
+            return DecodedText(text, codecs.lookup(detected).name)
     raise InvalidInput(DeadLetterReason.UNDECODABLE, "no character encoding decodes the input sensibly")
 
 
