@@ -51,6 +51,14 @@ class Refusal:
     detail: str
 
 
+HIDDEN_NAME = Refusal(DeadLetterReason.HIDDEN_NAME, "hidden names (starting with '.') are not read; rename it")
+
+
+def refusal_of_name(name: str) -> Refusal | None:
+    """The refusal of an object by its name alone (a hidden name), if any."""
+    return HIDDEN_NAME if is_hidden_name(name) else None
+
+
 @dataclass(frozen=True)
 class ObjectVersion:
     """One version of one object. ``version`` changes whenever the content may have changed."""

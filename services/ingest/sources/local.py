@@ -40,8 +40,8 @@ from services.ingest.sources import (
     ObjectVanished,
     ObjectVersion,
     Refusal,
-    is_hidden_name,
     is_temporary_name,
+    refusal_of_name,
 )
 
 
@@ -207,12 +207,9 @@ class LocalFolderSource:
             self._settling = True
             self._changed.set()  # look again soon: it is probably still being written
             return None
-        refused = None
-        if is_hidden_name(name):
-            refused = Refusal(
-                DeadLetterReason.HIDDEN_NAME, "hidden file names (starting with '.') are not read; rename it"
-            )
-        return ObjectVersion(uri, key, version, stat.st_size, path=None if uri == path else path, refused=refused)
+        return ObjectVersion(
+            uri, key, version, stat.st_size, path=None if uri == path else path, refused=refusal_of_name(name)
+        )
 
     def _complete(self, path: str, stat: os.stat_result) -> bool:
         now = time.monotonic()
