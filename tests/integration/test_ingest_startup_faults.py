@@ -57,9 +57,10 @@ def test_a_malformed_database_url_is_one_line_without_the_password(url: str) -> 
     [
         (["services.store"], {}),
         (["services.ingest", "--until-idle"], {"INGEST_LEDGER": "postgres"}),
+        (["services.enrich"], {"STORY_STATE": "postgres"}),
         (["services.cli", "export", "--format", "jsonl"], {}),
     ],
-    ids=["store", "ingest", "cli-export"],
+    ids=["store", "ingest", "enrich", "cli-export"],
 )
 def test_every_service_refuses_a_malformed_database_url_with_exit_2(
     module: list[str], env: dict[str, str], tmp_path: Path
