@@ -21,6 +21,14 @@ OUT = Path(__file__).resolve().parent / "results" / "drop_to_read.md"
 BODY = b"Negotiators met again on Tuesday to settle the remaining points of the deal.\n" * 40
 
 
+def _write(path: Path, closed_at: list[float], closed: threading.Event) -> None:
+    time.sleep(0.05)
+    with open(path, "wb") as handle:
+        handle.write(BODY)
+    closed_at.append(time.monotonic())
+    closed.set()
+
+
 def measure(watch: bool, files: int, settle_s: float, scan_interval_s: float) -> list[float]:
     latencies: list[float] = []
     with tempfile.TemporaryDirectory() as folder:
@@ -30,15 +38,7 @@ def measure(watch: bool, files: int, settle_s: float, scan_interval_s: float) ->
             for i in range(files):
                 closed = threading.Event()
                 closed_at: list[float] = []
-
-                def write(name: str = f"article-{i}.txt") -> None:
-                    time.sleep(0.05)
-                    with open(inbox / name, "wb") as handle:
-                        handle.write(BODY)
-                    closed_at.append(time.monotonic())
-                    closed.set()
-
-                writer = threading.Thread(target=write)
+                writer = threading.Thread(target=_write, args=(inbox / f"article-{i}.txt", closed_at, closed))
                 writer.start()
                 found = False
                 while not found:

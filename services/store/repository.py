@@ -166,7 +166,9 @@ class Repository:
         version than the one stored is not written at all."""
         source = article.source
         record = -1 if source.record is None else source.record
-        if self._newer_version_stored(conn, article, record):
+        newer = self._newer_version_stored(conn, article, record)
+        if newer is not None:
+            self._record_superseded(conn, [article.article_id], newer, source.uri)
             return set()
         written = conn.execute(
             """
@@ -270,17 +272,18 @@ class Repository:
     @staticmethod
     def _newer_version_stored(
         conn: psycopg.Connection[tuple[object, ...]], article: EnrichedArticle, record: int
-    ) -> bool:
+    ) -> str | None:
+        """The newest article of a newer version of this article's source, if one is stored."""
         row = conn.execute(
             """
-            SELECT 1 FROM article_sources s JOIN articles a ON a.article_id = s.article_id
+            SELECT s.article_id FROM article_sources s JOIN articles a ON a.article_id = s.article_id
             WHERE s.uri = %s AND s.record = %s AND s.version <> %s AND s.article_id <> %s
               AND a.ingested_at > %s
-            LIMIT 1
+            ORDER BY a.ingested_at DESC LIMIT 1
             """,
             (article.source.uri, record, article.source.version, article.article_id, article.ingested_at),
         ).fetchone()
-        return row is not None
+        return None if row is None else str(row[0])
 
     @staticmethod
     def _supersede_older_versions(
@@ -316,8 +319,21 @@ class Repository:
                 " (SELECT 1 FROM articles kept WHERE kept.article_id = articles.duplicate_of)",
                 (article.article_id, article.article_id, older),
             )
+        Repository._record_superseded(conn, older, article.article_id, article.source.uri)
         log.info("older versions superseded", extra={"uri": article.source.uri, "article_ids": older})
         return touched
+
+    @staticmethod
+    def _record_superseded(
+        conn: psycopg.Connection[tuple[object, ...]], article_ids: list[str], by: str, uri: str
+    ) -> None:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO superseded_articles (article_id, superseded_by, uri) VALUES (%s, %s, %s)"
+                " ON CONFLICT (article_id) DO UPDATE SET superseded_by = EXCLUDED.superseded_by,"
+                " superseded_at = now()",
+                [(article_id, by, uri) for article_id in article_ids],
+            )
 
     def _refresh_canonical_entities(self, conn: psycopg.Connection[tuple[object, ...]], ids: set[str]) -> None:
         """Re-choose the shared name of ``ids`` (rule: ``refresh_canonical_entities`` in migration 0002)."""

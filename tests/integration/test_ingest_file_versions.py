@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from services.contracts import EnrichedArticle, EnrichmentInfo, Entity, SourceRef
+from services.store.read import StoreReader
 from services.store.repository import Repository
 
 pytestmark = pytest.mark.integration
@@ -62,6 +63,9 @@ def test_the_newest_version_of_a_growing_file_is_the_one_article_stored(database
         repository.write_batch([version_of("/inbox/other.txt", 1, text)], [])
         repository.write_batch([version_of("/inbox/feed.jsonl", 1, text, record=0)], [])
         repository.write_batch([version_of("/inbox/feed.jsonl", 2, text + " Later.", record=1)], [])
+        # What ingest published has all arrived: the superseded versions count as stored.
+        published = [f"growing.txt-None-v{n}" for n in range(1, 30)]
+        assert StoreReader(repository).stored_article_ids(published) == set(published)
     stored = rows(database_url, "SELECT article_id FROM articles ORDER BY article_id")
     assert [r[0] for r in stored] == ["feed.jsonl-0-v1", "feed.jsonl-1-v2", "growing.txt-None-v29", "other.txt-None-v1"]
     sources = rows(database_url, "SELECT article_id, version FROM article_sources WHERE uri = '/inbox/growing.txt'")
@@ -76,7 +80,11 @@ def test_an_older_version_arriving_after_the_newer_one_is_not_stored(database_ur
         repository.migrate()
         repository.write_batch([version_of(uri, 2, "The second draft of the story.")], [])
         repository.write_batch([version_of(uri, 1, "The first draft.")], [])
+        assert StoreReader(repository).stored_article_ids(["rewritten.txt-None-v1"]) == {"rewritten.txt-None-v1"}
     assert rows(database_url, "SELECT article_id FROM articles") == [("rewritten.txt-None-v2",)]
+    assert rows(database_url, "SELECT article_id, superseded_by FROM superseded_articles") == [
+        ("rewritten.txt-None-v1", "rewritten.txt-None-v2")
+    ]
 
 
 def test_a_nul_that_reaches_the_store_is_replaced_not_refused(database_url: str) -> None:
