@@ -55,6 +55,8 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 
 # Decoded text with more than this share of control or replacement characters is not sensible text.
 _MAX_NOISE_SHARE = 0.02
+# A file that is UTF-8 apart from stray bytes may have this share replaced and still be read as UTF-8.
+_MAX_REPLACED_SHARE = 0.10
 
 _HTML_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.IGNORECASE)
 
@@ -219,9 +221,11 @@ def decode(data: bytes, declared: str | None = None) -> DecodedText:
             return DecodedText(text, codecs.lookup(encoding).name)
     # Mostly valid UTF-8 with stray bad bytes (a truncated copy, a latin-1 paragraph pasted in) is read
     # as UTF-8, like a browser would: guessing another charset would garble every UTF-8 character.
+    # "Most of the file" is UTF-8 when at most a tenth of it had to be replaced: a damaged copy with a stray
+    # byte every line still reads as the UTF-8 it is, where another charset would garble every line.
     if _mostly_utf8(data):
         mixed = data.decode("utf-8", errors="newsflow-utf8-cp1252")
-        if _sensible(mixed):
+        if _noise_share(mixed) <= _MAX_REPLACED_SHARE:
             return DecodedText(mixed, "utf-8+cp1252")
     detected = _detected(data)
     if detected is not None:

@@ -56,11 +56,12 @@ def test_sanitise_text_keeps_layout_and_replaces_what_cannot_be_stored() -> None
 
 def test_invalid_utf8_bytes_scattered_in_a_utf8_file_do_not_garble_it() -> None:
     data = bytearray((SENTENCE * 8).encode("utf-8"))
-    for position in range(40, len(data), 90):  # a damaged copy: a stray byte every 90
+    for position in range(40, len(data), 60):  # a damaged copy: a stray byte every 60
         data[position : position + 1] = b"\xff"
     decoded = decode(bytes(data))
     assert decoded.encoding == "utf-8+cp1252"
-    assert "тА" not in decoded.text  # the Cyrillic mojibake of UTF-8 read as cp1251
+    for mojibake in ("тА", "‚Äô", "â€"):  # UTF-8 read as cp1251, mac-roman, cp1252
+        assert mojibake not in decoded.text
     assert decoded.text.count("System’s") >= 5
     assert _article("damaged.txt", bytes(data)).encoding == "utf-8+cp1252"
 
