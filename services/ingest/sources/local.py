@@ -205,7 +205,9 @@ class LocalFolderSource:
             return ObjectVersion(uri, key, f"{kind}-{version}", 0, refused=refusal)
         if not self._complete(path, stat):
             self._settling = True
-            self._changed.set()  # look again soon: it is probably still being written
+            if self._watch is None or self._watch.writes(path) is None:
+                self._changed.set()  # settling by the clock: look again soon
+            # else open for writing: its close_write event wakes the scanner
             return None
         return ObjectVersion(
             uri, key, version, stat.st_size, path=None if uri == path else path, refused=refusal_of_name(name)
