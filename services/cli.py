@@ -54,7 +54,7 @@ from services.localstack import (
     newsflow_home,
     scrape,
 )
-from services.runtime.errors import ExitCode, TransientError
+from services.runtime.errors import ConfigurationError, ExitCode, TransientError
 from services.store.read import StoreReader
 from services.store.repository import Repository
 
@@ -937,10 +937,16 @@ def main(argv: list[str] | None = None) -> None:
         # Standalone: typer prints usage errors, --help and --version itself, and ends a broken pipe
         # (`newsflow export | head -1`) quietly with exit 1.
         app(args=argv, prog_name="newsflow")
-    except (UserError, TransientError) as exc:
+    except (UserError, TransientError, ConfigurationError) as exc:
         if _options.debug:
             raise
-        code = exc.code if isinstance(exc, UserError) else ExitCode.UNREACHABLE
+        code = (
+            exc.code
+            if isinstance(exc, UserError)
+            else ExitCode.USAGE
+            if isinstance(exc, ConfigurationError)
+            else ExitCode.UNREACHABLE
+        )
         err.print(f"newsflow: {_first_line(exc)}")
         sys.exit(code)
 

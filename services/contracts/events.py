@@ -38,6 +38,12 @@ class SourceRef(_Event):
     format: str = Field(description="Detected format: html, text, json, jsonl, warc (gzip is unwrapped).")
     size: int = Field(ge=0, description="Size of the object in bytes as read.")
     sha256: str = Field(description="SHA-256 of the object's bytes.")
+    encoding: str | None = Field(
+        default=None,
+        description="Character encoding the text was read in (Python codec name: utf-8, cp1252, utf-16...); "
+        "utf-8+cp1252 when a mostly UTF-8 file had stray bytes, read as windows-1252 letters or U+FFFD; "
+        "null when not known (WARC records, older events).",
+    )
 
 
 class _ArticleFields(_Event):
@@ -178,6 +184,8 @@ class DeadLetterReason(StrEnum):
     # The stage's code raised on this one message, alone, on every attempt (a library refusing odd text):
     # the message is set aside so the stage keeps flowing; the exception class says which error.
     HANDLER_FAILED = "handler_failed"
+    NOT_A_REGULAR_FILE = "not_a_regular_file"
+    HIDDEN_NAME = "hidden_name"
 
 
 class OriginalMessage(_Event):

@@ -71,7 +71,12 @@ def build_source(settings: IngestSettings, ledger: IngestLedger, watch: bool) ->
                 else None
             ),
         )
-    return LocalFolderSource(settings.ingest_inbox, settings.ingest_settle_seconds, watch=watch)
+    return LocalFolderSource(
+        settings.ingest_inbox,
+        settings.ingest_settle_seconds,
+        watch=watch,
+        open_write_timeout_seconds=settings.ingest_open_write_timeout_seconds,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,9 +87,11 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = IngestSettings()
     stop, health = start_process(Stage.INGEST, settings)
+    # The ledger first: a setting that cannot work (a malformed DATABASE_URL) is told before the broker
+    # is even tried.
     with exit_when_unreachable():
+        ledger = build_ledger(settings)
         ensure_topics(settings, [topic.value for topic in Topics])
-    ledger = build_ledger(settings)
     source = build_source(settings, ledger, watch=not args.until_idle)
     producer = EventProducer(settings, client_id="newsflow-ingest")
     service = IngestService(

@@ -19,8 +19,15 @@ __all__ = [
     "is_image_credit",
     "is_story_like",
     "normalise_line",
+    "sanitise_text",
     "word_count",
 ]
+
+# Code points no article text may carry: lone surrogates (a JSON "\udfff" escape; not encodable as
+# UTF-8, so every hash, Kafka message and Postgres row of the text would fail) and C0 controls other than
+# tab, line feed, carriage return and form feed (NUL: Postgres text and jsonb refuse it).
+_UNENCODABLE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 _WORD = re.compile(r"\w+(?:[’'\-.]\w+)*")
 
@@ -194,6 +201,15 @@ _QUOTE_MAP = str.maketrans(
         "−": "-",
     }
 )
+
+
+def sanitise_text(text: str) -> str:
+    """``text`` fit for every later step: lone surrogates replaced by U+FFFD, control characters
+    (NUL included) removed. The one place ingest cleans code points; JSON values and every extracted
+    field pass through it."""
+    if _UNENCODABLE.search(text):
+        text = _UNENCODABLE.sub("\ufffd", text)
+    return _CONTROL.sub("", text)
 
 
 def word_count(text: str) -> int:

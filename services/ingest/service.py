@@ -206,6 +206,11 @@ class IngestService:
         # One trace per object version, deterministic so a re-read after a crash traces the same; seen-at
         # is when this read began (the start of the end-to-end latency every later stage measures against).
         trace = Trace(trace_id_for(obj.uri, obj.version), seen_at_ms=now_ms(), source_uri=obj.uri)
+        if obj.refused is not None:
+            # Refused by what it is (a symlink, a FIFO, a hidden name), never read: no bytes to keep.
+            source = SourceRef(uri=obj.uri, version=obj.version, format="unknown", size=obj.size, sha256="")
+            dead = deadletters.for_source(Stage.INGEST, obj.refused.reason, obj.refused.detail, source, None)
+            return _Handled(obj, None, [self._dead_letter_event(dead, trace)], metrics.Outcome.DEAD_LETTER)
         with metrics.INGEST_EXTRACT_SECONDS.time():
             try:
                 data = self._source.read(obj, self._options.max_bytes)
@@ -275,7 +280,9 @@ def cleaned_article(result: ExtractedArticle, source: SourceRef, duplicate_of: s
     """The cleaned-article event for one extracted article of one object version."""
     return CleanedArticle(
         article_id=article_id_for(result.text),
-        source=source.model_copy(update={"record": result.record, "format": result.format}),
+        source=source.model_copy(
+            update={"record": result.record, "format": result.format, "encoding": result.encoding}
+        ),
         title=result.title,
         standfirst=result.standfirst,
         text=result.text,

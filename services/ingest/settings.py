@@ -14,6 +14,9 @@ class IngestSettings(ServiceSettings):
     # A file must be unchanged for this long before it is read: writers that are still appending
     # (a copy in progress, a browser download) are skipped until the next scan.
     ingest_settle_seconds: float = 1.0
+    # Where inotify tells a writer still has a file open (Linux), it is not read until closed; after
+    # this long without a write it is treated like any other file (a lost event, a hung writer).
+    ingest_open_write_timeout_seconds: float = 300.0
     ingest_scan_interval_seconds: float = 5.0
     ingest_max_object_bytes: int = 10_000_000
     ingest_min_body_words: int = 40

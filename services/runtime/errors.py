@@ -24,6 +24,11 @@ class TransientError(Exception):
     """A fault expected to clear by itself (broker or database briefly unreachable)."""
 
 
+class ConfigurationError(Exception):
+    """A setting a user gave cannot work (a malformed ``DATABASE_URL``): one line, exit code USAGE, never
+    retried. Its message is safe to print: secrets are redacted where it is raised."""
+
+
 class ExitCode(IntEnum):
     """Exit codes of ``newsflow`` and of every service process (documented in the README)."""
 

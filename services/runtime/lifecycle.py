@@ -4,17 +4,20 @@ wiring of a consuming stage. Each service's ``__main__`` is its composition root
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import TracebackType
+from typing import TypeVar
 
 from pydantic import BaseModel
 
 from services.contracts import Stage, Topics
 from services.runtime import metrics
-from services.runtime.errors import ExitCode, TransientError
+from services.runtime.errors import ConfigurationError, ExitCode, TransientError
 from services.runtime.health import Health, serve_health
 from services.runtime.kafka import EventConsumer, EventProducer, ensure_topics
 from services.runtime.logs import configure_logging
@@ -25,6 +28,8 @@ from services.runtime.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
+
+T = TypeVar("T")
 
 
 def start_process(stage: Stage, settings: ServiceSettings) -> tuple[threading.Event, Health]:
@@ -38,6 +43,7 @@ def start_process(stage: Stage, settings: ServiceSettings) -> tuple[threading.Ev
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    sys.excepthook = _configuration_errors_in_one_line(sys.excepthook)
     metrics.BUILD_INFO.labels(stage.value).info({"version": VERSION})
     # A batch of enrichment can take a while; liveness allows for the slowest expected batch.
     health = Health(stall_after_s=max(120.0, settings.kafka_max_poll_interval_ms / 1000))
@@ -47,15 +53,65 @@ def start_process(stage: Stage, settings: ServiceSettings) -> tuple[threading.Ev
     return stop, health
 
 
+def _configuration_errors_in_one_line(
+    previous: Callable[[type[BaseException], BaseException, TracebackType | None], object],
+) -> Callable[[type[BaseException], BaseException, TracebackType | None], None]:
+    """The safety net of every start-up path not wrapped in ``exit_when_unreachable``: a setting that
+    cannot work ends the process with one JSON error line and exit code USAGE, not a traceback."""
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if isinstance(exc, ConfigurationError):
+            log.error("cannot start: a setting is invalid", extra={"error": str(exc)})
+            logging.shutdown()
+            os._exit(ExitCode.USAGE)  # from an excepthook, sys.exit would be reported as another error
+        previous(kind, exc, tb)
+
+    return hook
+
+
 @contextmanager
 def exit_when_unreachable() -> Iterator[None]:
     """A dependency that cannot be reached at start-up ends the process with one JSON error line and
-    exit code 3, so a supervisor can tell "broker down" from a crash and say so."""
+    exit code 3, so a supervisor can tell "broker down" from a crash and say so; a setting that cannot
+    work (a malformed ``DATABASE_URL``) ends it with exit code 2."""
     try:
         yield
     except TransientError as exc:
         log.error("cannot start: a dependency is unreachable", extra={"error": str(exc)})
         sys.exit(ExitCode.UNREACHABLE)
+    except ConfigurationError as exc:
+        log.error("cannot start: a setting is invalid", extra={"error": str(exc)})
+        sys.exit(ExitCode.USAGE)
+
+
+def wait_until_reachable(
+    what: str,
+    attempt: Callable[[], T],
+    *,
+    stage: Stage,
+    settings: ServiceSettings,
+    stop: threading.Event,
+    health: Health,
+) -> T | None:
+    """``attempt()`` until it does not raise ``TransientError``, backing off between tries (the runner's
+    bounds: ``RETRY_INITIAL_BACKOFF_S`` doubling up to ``RETRY_MAX_BACKOFF_S``) and logging each wait;
+    the process stays alive and not ready meanwhile. None if a stop was requested first.
+
+    For a dependency the process cannot work without but may start before (Postgres for the store):
+    a supervisor then starts the parts in any order. A ``ConfigurationError`` propagates (wrap the call
+    in ``exit_when_unreachable`` to end the process with it)."""
+    backoff = settings.retry_initial_backoff_s
+    health.set_ready(False)
+    while not stop.is_set():
+        health.tick()
+        try:
+            return attempt()
+        except TransientError as exc:
+            metrics.TRANSIENT_ERRORS.labels(stage).inc()
+            log.warning(f"{what} is unreachable, retrying", extra={"error": str(exc), "backoff_s": backoff})
+            stop.wait(backoff)
+            backoff = min(backoff * 2, settings.retry_max_backoff_s)
+    return None
 
 
 def run_consuming_stage(

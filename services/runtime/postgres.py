@@ -10,6 +10,7 @@ stage may start first and several replicas starting at once apply each file exac
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -17,7 +18,7 @@ from typing import TypeVar
 
 import psycopg
 
-from services.runtime.errors import TransientError
+from services.runtime.errors import ConfigurationError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,58 @@ def apply_migrations(conn: Connection, migrations: list[tuple[str, str]]) -> lis
     return applied
 
 
+# The password of a URL (scheme://user:password@host, or a mistyped scheme) or of a keyword DSN
+# (password=...), even when the rest of the string does not parse.
+_URL_PASSWORD = re.compile(r"(?P<user>[^\s/:@\"']*):(?P<password>[^@\s\"']*)@")
+_KEYWORD_PASSWORD = re.compile(r"password\s*=\s*(?P<password>'(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_SSL_MODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"})
+_PORTS = re.compile(r"^\d{1,5}(?:,\d{1,5})*$")
+
+
+def redact(text: str, database_url: str) -> str:
+    """``text`` (an error message, a log line) with the password of ``database_url`` removed, however
+    malformed the URL is: every occurrence of the password, then any password-shaped part left."""
+    secrets = {m.group("password") for m in _URL_PASSWORD.finditer(database_url)}
+    secrets |= {m.group("password").strip("'") for m in _KEYWORD_PASSWORD.finditer(database_url)}
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = _URL_PASSWORD.sub(lambda m: f"{m.group('user')}:***@", text)
+    return _KEYWORD_PASSWORD.sub("password=***", text).strip()
+
+
+def _checked(database_url: str) -> None:
+    """Refuse, before any connection attempt, what would otherwise be retried forever as if the server
+    were down: a string that does not parse, a port that is not a number, an unknown sslmode."""
+    try:
+        options = psycopg.conninfo.conninfo_to_dict(database_url)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigurationError(
+            f"DATABASE_URL is not a valid connection string: {redact(str(exc), database_url)}"
+        ) from None
+    port = options.get("port")
+    if port is not None and not _PORTS.match(str(port)):
+        raise ConfigurationError(f"DATABASE_URL has a port that is not a number: {redact(str(port), database_url)}")
+    sslmode = options.get("sslmode")
+    if sslmode is not None and str(sslmode) not in _SSL_MODES:
+        raise ConfigurationError(f"DATABASE_URL has an unknown sslmode: {redact(str(sslmode), database_url)}")
+
+
+def connect(database_url: str, **options: object) -> Connection:
+    """``psycopg.connect`` with newsflow's error vocabulary and no secret in any message: a URL that
+    cannot work is a ``ConfigurationError``, a server that cannot be reached a ``TransientError``.
+    Neither chains psycopg's exception, whose text may quote the whole URL."""
+    _checked(database_url)
+    try:
+        conn: Connection = psycopg.connect(database_url, **options)  # type: ignore[arg-type]
+    except psycopg.ProgrammingError as exc:
+        raise ConfigurationError(
+            f"DATABASE_URL is not a valid connection string: {redact(str(exc), database_url)}"
+        ) from None
+    except psycopg.OperationalError as exc:
+        raise TransientError(f"cannot connect to Postgres: {redact(str(exc), database_url)}") from None
+    return conn
+
+
 class PostgresConnection:
     """One lazily (re)opened connection. A connection-level fault closes it and raises ``TransientError``,
     so the caller backs off and the next call reconnects; anything else propagates unchanged."""
@@ -67,12 +120,9 @@ class PostgresConnection:
 
     def _connection(self) -> Connection:
         if self._conn is None or self._conn.closed:
-            try:
-                self._conn = psycopg.connect(
-                    self._url, autocommit=False, connect_timeout=10, application_name=self._application_name
-                )
-            except psycopg.OperationalError as exc:
-                raise TransientError(f"cannot connect to Postgres: {exc}") from exc
+            self._conn = connect(
+                self._url, autocommit=False, connect_timeout=10, application_name=self._application_name
+            )
         return self._conn
 
     @contextmanager
@@ -84,7 +134,7 @@ class PostgresConnection:
                 yield conn
         except psycopg.OperationalError as exc:
             self.close()
-            raise TransientError(f"Postgres transaction failed: {exc}") from exc
+            raise TransientError(f"Postgres transaction failed: {redact(str(exc), self._url)}") from exc
 
     def run(self, work: Callable[[Connection], T]) -> T:
         with self.transaction() as conn:
@@ -96,7 +146,7 @@ class PostgresConnection:
             return apply_migrations(self._connection(), migrations)
         except psycopg.OperationalError as exc:
             self.close()
-            raise TransientError(f"Postgres migration failed: {exc}") from exc
+            raise TransientError(f"Postgres migration failed: {redact(str(exc), self._url)}") from exc
 
     def close(self) -> None:
         if self._conn is not None:

@@ -58,8 +58,12 @@ class StoreReader:
             yield EnrichedArticle.model_validate(event)
 
     def stored_article_ids(self, article_ids: Sequence[str]) -> set[str]:
-        """Which of these articles are stored."""
-        return self._present("SELECT article_id FROM articles WHERE article_id = ANY(%s)", article_ids)
+        """Which of these articles are stored (or were, until a newer version of their source replaced them)."""
+        return self._present(
+            "SELECT article_id FROM articles WHERE article_id = ANY(%(ids)s)"
+            " UNION SELECT article_id FROM superseded_articles WHERE article_id = ANY(%(ids)s)",
+            article_ids,
+        )
 
     def dead_lettered_article_ids(self, article_ids: Sequence[str]) -> set[str]:
         """Which of these articles were refused by enrich or store."""
@@ -72,7 +76,8 @@ class StoreReader:
     def _present(self, query: str, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
-        return {str(row[0]) for row in self._repository.rows(query, (list(ids),))}
+        params: Sequence[object] | dict[str, object] = {"ids": list(ids)} if "%(ids)s" in query else (list(ids),)
+        return {str(row[0]) for row in self._repository.rows(query, params)}
 
     def recent_dead_letters(
         self, stage: str | None, reason: str | None, limit: int, state: str | None = None

@@ -7,11 +7,13 @@ a newer one (``enriched_at`` decides), so a redelivered batch changes nothing.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from types import TracebackType
+from typing import TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -20,7 +22,7 @@ from services.contracts import DeadLetter, EnrichedArticle
 from services.runtime import metrics
 from services.runtime.errors import TransientError
 from services.runtime.messages import Trace
-from services.runtime.postgres import apply_migrations
+from services.runtime.postgres import apply_migrations, connect, redact
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,21 @@ def entity_aliases(article: EnrichedArticle) -> list[EntityAlias]:
     return out
 
 
+_Event = TypeVar("_Event", EnrichedArticle, DeadLetter)
+# A NUL escape in an event's JSON (after an even number of backslashes, so not an escaped "\\u0000").
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def without_nul(event: _Event) -> _Event:
+    """``event`` with every NUL character replaced by U+FFFD: Postgres text and jsonb refuse NUL, and
+    an event from an older or foreign producer may carry one. One character for one, so the mention
+    offsets into the text still hold."""
+    raw = event.model_dump_json()
+    if "\\u0000" not in raw:
+        return event
+    return type(event).model_validate_json(_NUL_ESCAPE.sub(r"\1\\ufffd", raw))
+
+
 class RowRejected(Exception):
     """Postgres refused a row for its content (constraint or data error): poison, not a fault."""
 
@@ -89,10 +106,7 @@ class Repository:
 
     def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._conn is None or self._conn.closed:
-            try:
-                self._conn = psycopg.connect(self._url, autocommit=False, connect_timeout=10)
-            except psycopg.OperationalError as exc:
-                raise TransientError(f"cannot connect to Postgres: {exc}") from exc
+            self._conn = connect(self._url, autocommit=False, connect_timeout=10)
         return self._conn
 
     def close(self) -> None:
@@ -101,8 +115,14 @@ class Repository:
             self._conn = None
 
     def migrate(self) -> list[str]:
-        """Apply pending migrations in order, in one transaction under the migration lock; return them."""
-        return apply_migrations(self._connection(), _migrations())
+        """Apply pending migrations in order, in one transaction under the migration lock; return them.
+
+        Raises ``TransientError`` when Postgres cannot be reached (the caller waits and tries again)."""
+        try:
+            return apply_migrations(self._connection(), _migrations())
+        except psycopg.OperationalError as exc:
+            self.close()
+            raise TransientError(f"Postgres migration failed: {redact(str(exc), self._url)}") from exc
 
     def write_batch(
         self,
@@ -122,22 +142,34 @@ class Repository:
             with metrics.STORE_TRANSACTION_SECONDS.time(), conn.transaction(), conn.pipeline():
                 touched: set[str] = set()
                 for article in articles:
-                    touched |= self._upsert_article(conn, article, traces.articles.get(article.article_id))
+                    touched |= self._upsert_article(conn, without_nul(article), traces.articles.get(article.article_id))
                 for dead_letter in dead_letters:
-                    self._insert_dead_letter(conn, dead_letter, traces.dead_letters.get(dead_letter.dead_letter_id))
+                    self._insert_dead_letter(
+                        conn, without_nul(dead_letter), traces.dead_letters.get(dead_letter.dead_letter_id)
+                    )
                 if touched:
                     self._refresh_canonical_entities(conn, touched)
         except psycopg.OperationalError as exc:
             self.close()
-            raise TransientError(f"Postgres write failed: {exc}") from exc
+            raise TransientError(f"Postgres write failed: {redact(str(exc), self._url)}") from exc
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             raise RowRejected(str(exc)) from exc
 
     def _upsert_article(
         self, conn: psycopg.Connection[tuple[object, ...]], article: EnrichedArticle, trace: Trace | None
     ) -> set[str]:
-        """Write one article and its children; return the canonical ids whose shared name may change."""
+        """Write one article and its children; return the canonical ids whose shared name may change.
+
+        Keyed by ``article_id``, and per source: an article read from a newer version of the same object
+        (same uri and record, another version, a later ``ingested_at``: a file that grew or was
+        rewritten) supersedes the articles of the older versions, which are deleted; one from an older
+        version than the one stored is not written at all."""
         source = article.source
+        record = -1 if source.record is None else source.record
+        newer = self._newer_version_stored(conn, article, record)
+        if newer is not None:
+            self._record_superseded(conn, [article.article_id], newer, source.uri)
+            return set()
         written = conn.execute(
             """
             INSERT INTO articles (article_id, schema_version, title, standfirst, body, author, url,
@@ -192,8 +224,9 @@ class Repository:
             ),
         )
         metrics.STORE_ROWS.labels("article_sources").inc()
+        superseded = self._supersede_older_versions(conn, article, record)
         if written is None:
-            return set()  # a newer enrichment of this article is already stored
+            return superseded  # a newer enrichment of this article is already stored
         metrics.STORE_ROWS.labels("articles").inc()
         with conn.cursor() as cur:
             # Ids the article named before this enrichment lose its aliases: their names are refreshed too.
@@ -234,7 +267,73 @@ class Repository:
         metrics.STORE_ROWS.labels("entity_aliases").inc(len(aliases))
         metrics.STORE_ROWS.labels("quotes").inc(len(article.quotes))
         metrics.STORE_ROWS.labels("topics").inc(len(article.topics))
-        return touched | {e.canonical_id for e in article.entities}
+        return superseded | touched | {e.canonical_id for e in article.entities}
+
+    @staticmethod
+    def _newer_version_stored(
+        conn: psycopg.Connection[tuple[object, ...]], article: EnrichedArticle, record: int
+    ) -> str | None:
+        """The newest article of a newer version of this article's source, if one is stored."""
+        row = conn.execute(
+            """
+            SELECT s.article_id FROM article_sources s JOIN articles a ON a.article_id = s.article_id
+            WHERE s.uri = %s AND s.record = %s AND s.version <> %s AND s.article_id <> %s
+              AND a.ingested_at > %s
+            ORDER BY a.ingested_at DESC LIMIT 1
+            """,
+            (article.source.uri, record, article.source.version, article.article_id, article.ingested_at),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    @staticmethod
+    def _supersede_older_versions(
+        conn: psycopg.Connection[tuple[object, ...]], article: EnrichedArticle, record: int
+    ) -> set[str]:
+        """Drop what older versions of this article's source produced; return the canonical ids whose
+        shared name may change. An older article that another object also produced (an exact copy
+        elsewhere) stays, without this source."""
+        with conn.cursor() as cur:
+            cur.execute(
+                """
+                DELETE FROM article_sources s USING articles a
+                WHERE a.article_id = s.article_id AND s.uri = %s AND s.record = %s AND s.version <> %s
+                  AND s.article_id <> %s AND a.ingested_at < %s
+                RETURNING s.article_id
+                """,
+                (article.source.uri, record, article.source.version, article.article_id, article.ingested_at),
+            )
+            older = sorted({str(row[0]) for row in cur.fetchall()})
+            if not older:
+                return set()
+            cur.execute("SELECT DISTINCT canonical_id FROM entity_aliases WHERE article_id = ANY(%s)", (older,))
+            touched = {str(row[0]) for row in cur.fetchall()}
+            cur.execute(
+                "DELETE FROM articles a WHERE a.article_id = ANY(%s)"
+                " AND NOT EXISTS (SELECT 1 FROM article_sources s WHERE s.article_id = a.article_id)",
+                (older,),
+            )
+            # The new version is usually a near copy of the old one: links to a deleted version move to it.
+            cur.execute(
+                "UPDATE articles SET duplicate_of = CASE WHEN article_id = %s THEN NULL ELSE %s END"
+                " WHERE duplicate_of = ANY(%s) AND NOT EXISTS"
+                " (SELECT 1 FROM articles kept WHERE kept.article_id = articles.duplicate_of)",
+                (article.article_id, article.article_id, older),
+            )
+        Repository._record_superseded(conn, older, article.article_id, article.source.uri)
+        log.info("older versions superseded", extra={"uri": article.source.uri, "article_ids": older})
+        return touched
+
+    @staticmethod
+    def _record_superseded(
+        conn: psycopg.Connection[tuple[object, ...]], article_ids: list[str], by: str, uri: str
+    ) -> None:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO superseded_articles (article_id, superseded_by, uri) VALUES (%s, %s, %s)"
+                " ON CONFLICT (article_id) DO UPDATE SET superseded_by = EXCLUDED.superseded_by,"
+                " superseded_at = now()",
+                [(article_id, by, uri) for article_id in article_ids],
+            )
 
     def _refresh_canonical_entities(self, conn: psycopg.Connection[tuple[object, ...]], ids: set[str]) -> None:
         """Re-choose the shared name of ``ids`` (rule: ``refresh_canonical_entities`` in migration 0002)."""
@@ -311,7 +410,7 @@ class Repository:
                     cur.executemany(statement.sql, [tuple(r) for r in statement.rows])
         except psycopg.OperationalError as exc:
             self.close()
-            raise TransientError(f"Postgres write failed: {exc}") from exc
+            raise TransientError(f"Postgres write failed: {redact(str(exc), self._url)}") from exc
 
 
 @dataclass(frozen=True)

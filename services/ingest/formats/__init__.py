@@ -8,12 +8,14 @@ record inside an otherwise readable container comes back as a ``RejectedRecord``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
 from services.contracts import DeadLetterReason
-from services.ingest.formats.decode import decode_text, gunzip_bounded, is_gzip, looks_binary
-from services.ingest.formats.html import decode_html, extract_html, looks_like_html
+from services.ingest.clean import sanitise_text
+from services.ingest.formats.decode import declared_html_charset, decode, gunzip_bounded, is_gzip, looks_binary
+from services.ingest.formats.html import extract_html, looks_like_html
 from services.ingest.formats.jsonrec import extract_json, extract_jsonl
 from services.ingest.formats.model import ExtractedArticle, ExtractionOptions, RejectedRecord
 from services.ingest.formats.text import extract_text
@@ -113,21 +115,44 @@ def extract_articles(name: str, data: bytes, options: ExtractionOptions) -> list
     # A WARC legitimately carries binary payloads (images, PDFs), so it is recognised before the
     # binary sniff, which then applies to everything else.
     if data.lstrip().startswith(b"WARC/"):
-        return extract_warc(data, options)
+        return _finished(extract_warc(data, options), None)
     binary = looks_binary(data)
     if binary:
         raise InvalidInput(DeadLetterReason.BINARY, f"not text: {binary}")
 
     fmt = detect_format(name, data)
     if fmt == "warc":
-        return extract_warc(data, options)
+        return _finished(extract_warc(data, options), None)
     if fmt == "html":
-        return [extract_html(decode_html(data), options)]
-    text = decode_text(data)
+        decoded = decode(data, declared=declared_html_charset(data))
+        return _finished([extract_html(decoded.text, options)], decoded.encoding)
+    decoded = decode(data)
+    text = decoded.text
     if not text.strip():
         raise InvalidInput(DeadLetterReason.EMPTY, "file has only whitespace")
     if fmt == "json":
-        return extract_json(text, options)
+        return _finished(extract_json(text, options), decoded.encoding)
     if fmt == "jsonl":
-        return extract_jsonl(text, options)
-    return [extract_text(text, options)]
+        return _finished(extract_jsonl(text, options), decoded.encoding)
+    return _finished([extract_text(text, options)], decoded.encoding)
+
+
+def _finished(
+    results: list[ExtractedArticle | RejectedRecord], encoding: str | None
+) -> list[ExtractedArticle | RejectedRecord]:
+    """Every text field sanitised (no extractor may hand on a lone surrogate or a NUL), and the
+    encoding the file was read in recorded on each article."""
+    finished: list[ExtractedArticle | RejectedRecord] = []
+    for result in results:
+        if isinstance(result, RejectedRecord):
+            finished.append(result)
+            continue
+        fields: dict[str, object] = {
+            f.name: sanitise_text(value)
+            for f in dataclasses.fields(result)
+            if isinstance(value := getattr(result, f.name), str) and f.name != "format"
+        }
+        if encoding is not None and result.encoding is None:
+            fields["encoding"] = encoding
+        finished.append(dataclasses.replace(result, **fields))  # type: ignore[arg-type]
+    return finished

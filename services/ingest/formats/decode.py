@@ -6,13 +6,22 @@ import codecs
 import contextlib
 import re
 import zlib
+from dataclasses import dataclass
 
 import charset_normalizer
 
 from services.contracts import DeadLetterReason
 from services.runtime.errors import InvalidInput
 
-__all__ = ["declared_html_charset", "decode_text", "gunzip_bounded", "is_gzip", "looks_binary"]
+__all__ = [
+    "DecodedText",
+    "declared_html_charset",
+    "decode",
+    "decode_text",
+    "gunzip_bounded",
+    "is_gzip",
+    "looks_binary",
+]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -46,6 +55,8 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 
 # Decoded text with more than this share of control or replacement characters is not sensible text.
 _MAX_NOISE_SHARE = 0.02
+# A file that is UTF-8 apart from stray bytes may have this share replaced and still be read as UTF-8.
+_MAX_REPLACED_SHARE = 0.10
 
 _HTML_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.IGNORECASE)
 
@@ -122,8 +133,71 @@ def _sensible(text: str) -> bool:
     return _noise_share(text) <= _MAX_NOISE_SHARE
 
 
-def decode_text(data: bytes, declared: str | None = None) -> str:
-    """Decode bytes as text: BOM, then a declared charset, then UTF-8, then charset detection.
+@dataclass(frozen=True)
+class DecodedText:
+    text: str
+    encoding: str
+    """The codec the text was read in (Python's name: utf-8, cp1252, utf-16...); ``utf-8+cp1252`` when a
+    mostly UTF-8 file had bytes that are not UTF-8, each read as windows-1252."""
+
+
+# The legacy single-byte encoding of Western text on the Web: browsers read latin-1 labels as it.
+# Charset detection cannot tell it from cp1250/cp1257 on mostly-ASCII text (every one of them decodes
+# the same bytes without "chaos"), so among equally good guesses it wins.
+_WESTERN = "cp1252"
+_WESTERN_EQUIVALENTS = frozenset({"cp1252", "latin_1", "iso8859_15"})
+# Guesses this close to the best one (charset_normalizer's chaos and coherence) are ties.
+_CHAOS_TIE = 0.01
+_COHERENCE_TIE = 0.02
+
+
+def _utf8_then_cp1252(error: UnicodeError) -> tuple[str, int]:
+    """Decoding error handler for mostly UTF-8 text: a stray byte that reads as a latin-1 letter
+    (0xA0-0xFE followed by ASCII or the end: a latin-1 word pasted into a UTF-8 file) is read as
+    windows-1252; anything else (a broken or truncated multi-byte sequence, a C1 byte) becomes
+    U+FFFD, so a damaged sequence never turns into a run of accented letters."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    data = error.object
+    byte = data[error.start]
+    following = data[error.start + 1] if error.start + 1 < len(data) else None
+    if 0xA0 <= byte < 0xFF and (following is None or following < 0x80):
+        return bytes([byte]).decode(_WESTERN), error.start + 1
+    return "\ufffd", error.start + 1
+
+
+codecs.register_error("newsflow-utf8-cp1252", _utf8_then_cp1252)
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """Whether the file is UTF-8 with stray bytes rather than legacy 8-bit text: legacy text almost
+    never forms a valid multi-byte UTF-8 sequence by chance, so any such sequence means UTF-8, however
+    many stray bytes (a latin-1 paragraph pasted into a UTF-8 file) there are besides."""
+    lenient = data.decode("utf-8", errors="replace")
+    stray = lenient.count("\ufffd")
+    multibyte = sum(1 for ch in lenient if ord(ch) > 127) - stray
+    return multibyte > 0 and stray > 0
+
+
+def _detected(data: bytes) -> str | None:
+    results = list(charset_normalizer.from_bytes(data[:1_000_000]))
+    if not results:
+        return None
+    best = results[0]
+    tied = [
+        m.encoding
+        for m in results
+        if m.chaos <= best.chaos + _CHAOS_TIE and m.coherence >= best.coherence - _COHERENCE_TIE
+    ]
+    if any(encoding in _WESTERN_EQUIVALENTS for encoding in tied):
+        return _WESTERN
+    return str(best.encoding)
+
+
+def decode(data: bytes, declared: str | None = None) -> DecodedText:
+    """Decode bytes as text, and say how: BOM, then a declared charset, then UTF-8; a file that is
+    mostly UTF-8 with stray bytes is read as UTF-8 (the stray bytes as windows-1252); then charset
+    detection, with windows-1252 preferred among equally good guesses.
 
     Raises InvalidInput(UNDECODABLE) when nothing yields sensible text.
     """
@@ -144,25 +218,29 @@ def decode_text(data: bytes, declared: str | None = None) -> str:
         except (UnicodeDecodeError, LookupError):
             continue
         if _sensible(text):
-            return text
-    # Mostly valid UTF-8 with a stray bad byte (a truncated copy, one mis-pasted character) is read as
-    # UTF-8 like a browser would: guessing another charset would garble every non-ASCII character.
-    # Legacy 8-bit text almost never forms valid multi-byte sequences by chance, so several of them
-    # outnumbering the invalid bytes is strong evidence of UTF-8.
-    lenient = data.decode("utf-8", errors="replace")
-    replaced = lenient.count("\ufffd")
-    multibyte = sum(1 for ch in lenient if ord(ch) > 127) - replaced
-    if replaced and multibyte >= max(3, 2 * replaced) and _sensible(lenient):
-        return lenient
-    best = charset_normalizer.from_bytes(data[:1_000_000]).best()
-    if best is not None:
+            return DecodedText(text, codecs.lookup(encoding).name)
+    # Mostly valid UTF-8 with stray bad bytes (a truncated copy, a latin-1 paragraph pasted in) is read
+    # as UTF-8, like a browser would: guessing another charset would garble every UTF-8 character.
+    # "Most of the file" is UTF-8 when at most a tenth of it had to be replaced: a damaged copy with a stray
+    # byte every line still reads as the UTF-8 it is, where another charset would garble every line.
+    if _mostly_utf8(data):
+        mixed = data.decode("utf-8", errors="newsflow-utf8-cp1252")
+        if _noise_share(mixed) <= _MAX_REPLACED_SHARE:
+            return DecodedText(mixed, "utf-8+cp1252")
+    detected = _detected(data)
+    if detected is not None:
         try:
-            text = data.decode(best.encoding)
+            text = data.decode(detected)
         except (UnicodeDecodeError, LookupError):
             text = ""
         if text and _sensible(text):
-            return text
+            return DecodedText(text, codecs.lookup(detected).name)
     raise InvalidInput(DeadLetterReason.UNDECODABLE, "no character encoding decodes the input sensibly")
+
+
+def decode_text(data: bytes, declared: str | None = None) -> str:
+    """The text of ``decode``."""
+    return decode(data, declared).text
 
 
 def declared_html_charset(data: bytes) -> str | None:

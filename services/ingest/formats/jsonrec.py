@@ -27,7 +27,7 @@ import json
 from typing import Any
 
 from services.contracts import DeadLetterReason
-from services.ingest.clean import normalise_line
+from services.ingest.clean import normalise_line, sanitise_text
 from services.ingest.dates import parse_date_value
 from services.ingest.formats.html import extract_html, looks_like_html
 from services.ingest.formats.language import normalise_language_tag
@@ -129,6 +129,22 @@ def record_to_article(record: Any, options: ExtractionOptions, *, fmt: str, inde
     )
 
 
+def _sanitised(value: Any) -> Any:
+    """A parsed JSON value with every string (keys too) sanitised: JSON escapes can spell lone
+    surrogates and NULs that no decoded byte could."""
+    if isinstance(value, str):
+        return sanitise_text(value)
+    if isinstance(value, list):
+        return [_sanitised(item) for item in value]
+    if isinstance(value, dict):
+        return {sanitise_text(str(key)): _sanitised(item) for key, item in value.items()}
+    return value
+
+
+def _loads(text: str) -> Any:
+    return _sanitised(json.loads(text))
+
+
 def _records(
     values: list[Any], options: ExtractionOptions, fmt: str, indices: list[int]
 ) -> list[ExtractedArticle | RejectedRecord]:
@@ -144,7 +160,7 @@ def _records(
 def extract_json(text: str, options: ExtractionOptions) -> list[ExtractedArticle | RejectedRecord]:
     """A JSON document: one object (errors raise) or an array of objects (errors become rejections)."""
     try:
-        value = json.loads(text)
+        value = _loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(DeadLetterReason.MALFORMED_JSON, f"invalid JSON: {exc}") from exc
     if isinstance(value, dict):
@@ -179,7 +195,7 @@ def extract_jsonl(text: str, options: ExtractionOptions) -> list[ExtractedArticl
             )
             continue
         try:
-            value = json.loads(line)
+            value = _loads(line)
         except json.JSONDecodeError as exc:
             results.append(RejectedRecord(line_number, DeadLetterReason.MALFORMED_JSON, f"invalid JSON: {exc}"))
             continue

@@ -48,6 +48,8 @@ class ExtractedArticle:
     """"html", "text", "json", "jsonl" or "warc"."""
     record: int | None
     """Index within a container (JSON array element, JSON Lines line, WARC response record), else None."""
+    encoding: str | None = None
+    """The character encoding the text was read in (``decode.DecodedText.encoding``), when known."""
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-# Names of files that are being written or are editor/browser scratch: never read.
-_TEMPORARY_PREFIXES = (".", "~", "#")
+from services.contracts import DeadLetterReason
+
+# Scratch names of writers (editors, browsers, downloaders, office suites) while a file is being written:
+# never read, never dead-lettered; the finished file appears under its own name.
+_TEMPORARY_PREFIXES = ("~", "#", ".#", ".~")
 _TEMPORARY_SUFFIXES = (
     ".tmp",
     ".part",
@@ -15,15 +18,45 @@ _TEMPORARY_SUFFIXES = (
     ".crdownload",
     ".download",
     ".swp",
+    ".swx",
     ".filepart",
     "~",
     ".lock",
 )
 
 
+def _base(name: str) -> str:
+    return name.rsplit("/", 1)[-1]
+
+
 def is_temporary_name(name: str) -> bool:
-    base = name.rsplit("/", 1)[-1]
+    """A writer's scratch file (``.foo.swp``, ``report.txt.part``, ``~$doc``): skipped silently."""
+    base = _base(name)
     return not base or base.startswith(_TEMPORARY_PREFIXES) or base.lower().endswith(_TEMPORARY_SUFFIXES)
+
+
+def is_hidden_name(name: str) -> bool:
+    """A hidden name (``.notes.txt``, ``..foo.txt``) that is not a writer's scratch file: refused with a
+    dead letter (``hidden_name``), since a user who dropped it would otherwise never learn why it was
+    not read."""
+    base = _base(name)
+    return base.startswith(".") and not is_temporary_name(base)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a listed object is refused without being read (a symlink, a FIFO, a hidden name)."""
+
+    reason: DeadLetterReason
+    detail: str
+
+
+HIDDEN_NAME = Refusal(DeadLetterReason.HIDDEN_NAME, "hidden names (starting with '.') are not read; rename it")
+
+
+def refusal_of_name(name: str) -> Refusal | None:
+    """The refusal of an object by its name alone (a hidden name), if any."""
+    return HIDDEN_NAME if is_hidden_name(name) else None
 
 
 @dataclass(frozen=True)
@@ -34,6 +67,10 @@ class ObjectVersion:
     key: str
     version: str
     size: int
+    # Where to open a local file when ``uri`` is not its path as it is: a name that is not valid UTF-8
+    # has a percent-escaped uri (kept in events, the ledger and Postgres) but is opened by its real name.
+    path: str | None = None
+    refused: Refusal | None = None
 
 
 class ObjectVanished(Exception):

@@ -19,7 +19,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from services.ingest.sources import ObjectUnreadable, ObjectVanished, ObjectVersion, is_temporary_name
+from services.ingest.sources import (
+    ObjectUnreadable,
+    ObjectVanished,
+    ObjectVersion,
+    is_temporary_name,
+    refusal_of_name,
+)
 from services.runtime.errors import TransientError
 
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound", "PreconditionFailed", "412"}
@@ -118,6 +124,7 @@ class S3BucketSource:
                         key=key,
                         version=str(item["ETag"]).strip('"'),
                         size=int(item["Size"]),
+                        refused=refusal_of_name(key),
                     )
         except (BotoCoreError, ClientError) as exc:
             raise TransientError(f"listing s3://{self._bucket}/{self._prefix} failed: {exc}") from exc
@@ -167,6 +174,7 @@ class S3BucketSource:
                 key=key,
                 version=str(head["ETag"]).strip('"'),
                 size=int(head["ContentLength"]),
+                refused=refusal_of_name(key),
             )
 
     def settling(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.contracts import DeadLetterReason, SourceRef, Stage
-from services.ingest.sources import is_temporary_name
+from services.ingest.sources import is_hidden_name, is_temporary_name
 from services.runtime import deadletters
 from services.runtime.messages import ConsumedMessage, TopicPartition, committable_offsets
 
@@ -45,8 +45,10 @@ def test_dead_letters_are_keyed_by_article_then_source() -> None:
 
 
 def test_temporary_and_partial_uploads_are_recognised() -> None:
-    for name in (".hidden.txt", "draft.txt~", "a/b/upload.html.part", "x.crdownload", "~lock.docx", "f.tmp"):
+    for name in (".x.txt.swp", "draft.txt~", "a/b/upload.html.part", "x.crdownload", "~lock.docx", "f.tmp"):
         assert is_temporary_name(name), name
+    for name in (".hidden.txt", "..foo.txt", "a/.notes.json"):  # refused with a dead letter instead
+        assert not is_temporary_name(name) and is_hidden_name(name), name
     for name in ("story.txt", "2026/11/24/feed.jsonl.gz", "page.html"):
         assert not is_temporary_name(name), name
 
