@@ -357,7 +357,7 @@ class Repository:
                 dead_letter.reason.value,
                 dead_letter.error,
                 dead_letter.article_id,
-                None if dead_letter.source is None else dead_letter.source.uri,
+                _source_uri(dead_letter, trace),
                 dead_letter.quarantine_uri,
                 dead_letter.occurred_at,
                 Jsonb(dead_letter.model_dump(mode="json")),
@@ -420,3 +420,11 @@ class Statement:
     sql: str
     # JSON goes as text with a ``%s::jsonb`` cast in ``sql``, so callers need no psycopg type.
     rows: Sequence[Sequence[object]]
+
+
+def _source_uri(dead_letter: DeadLetter, trace: Trace | None) -> str | None:
+    """Where the refused input came from: the dead letter's own source, else the ``newsflow-source-uri``
+    header that travelled with it (a message that was not even JSON has no source of its own)."""
+    if dead_letter.source is not None:
+        return dead_letter.source.uri
+    return None if trace is None else trace.source_uri

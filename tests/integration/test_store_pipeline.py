@@ -336,8 +336,9 @@ def test_trace_headers_reach_the_postgres_rows_and_the_dead_letters(broker: Embe
         )
         with psycopg.connect(database_url) as conn:
             assert conn.execute("SELECT trace_id FROM articles").fetchall() == [(good_trace,)]
-            row = conn.execute("SELECT trace_id, seen_at_ms, state FROM dead_letters").fetchone()
-        assert row == (bad_trace, 1700000000123, "open")
+            row = conn.execute("SELECT trace_id, seen_at_ms, state, source_uri FROM dead_letters").fetchone()
+        # Not even JSON, so the dead letter has no source of its own: the header says where it came from.
+        assert row == (bad_trace, 1700000000123, "open", "s3://news/bad.html")
 
         consumer = KafkaConsumer(
             "team-a.articles.deadletter",
