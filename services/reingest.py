@@ -24,6 +24,7 @@ from services.ingest.formats import ExtractionOptions
 from services.ingest.service import extract_again
 from services.ingest.settings import IngestSettings
 from services.ingest.sources import ObjectUnreadable, ObjectVanished, ObjectVersion
+from services.ingest.sources.local import path_for_uri
 from services.ingest.sources.s3 import S3BucketSource
 from services.runtime.errors import InvalidInput
 from services.store.backfills import BackfillLedger, PendingItem
@@ -68,7 +69,7 @@ def bucket_reader(settings: IngestSettings) -> Callable[[SourceRef], bytes | Non
 
     def read(source: SourceRef) -> bytes | None:
         if not source.uri.startswith("s3://"):
-            path = Path(source.uri)
+            path = Path(path_for_uri(source.uri))
             return path.read_bytes() if path.is_file() else None
         bucket, _, key = source.uri.removeprefix("s3://").partition("/")
         if bucket not in buckets:

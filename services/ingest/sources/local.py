@@ -17,6 +17,7 @@ import os
 import stat as stat_mode
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,16 @@ def uri_for_path(path: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def path_for_uri(uri: str) -> str:
+    """The file name a local uri stands for: the uri itself, or, for a name that had to be escaped
+    (``uri_for_path``), the name's original bytes (as surrogate escapes, which ``open`` accepts).
+
+    A valid UTF-8 name with ``%`` in it is its own uri, so the uri as it is wins when that file exists."""
+    if "%" not in uri or os.path.lexists(uri):
+        return uri
+    return os.fsdecode(urllib.parse.unquote_to_bytes(uri))
 
 
 @dataclass

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from pathlib import Path
 
 from prometheus_client import generate_latest
 
 from services.contracts import EnrichedArticle, EnrichmentInfo, SourceRef
 from services.ingest.formats import ExtractionOptions
-from services.reingest import prepare, recorded_bytes
+from services.ingest.settings import IngestSettings
+from services.ingest.sources.local import uri_for_path
+from services.reingest import bucket_reader, prepare, recorded_bytes
 from services.runtime import metrics
 from services.store.backfills import PendingItem
 
@@ -76,3 +79,18 @@ def test_the_backfill_registry_serves_throughput_and_remaining() -> None:
     text = generate_latest(metrics.backfill_registry()).decode()
     assert "newsflow_backfill_published_total" in text
     assert "newsflow_backfill_remaining_articles 3.0" in text
+
+
+def test_a_file_whose_name_had_to_be_escaped_is_found_again(tmp_path: Path) -> None:
+    # Ingest escapes a name that is not UTF-8 (caf\xe9 from a latin-1 system) as %E9 in the uri; reading
+    # the recorded uri must open the real name, not report the source gone. A valid UTF-8 name with a %
+    # in it is its own uri.
+    raw_name = os.fsdecode(b"caf\xe9.txt")
+    (tmp_path / raw_name).write_bytes(BODY)
+    (tmp_path / "100%E9.txt").write_bytes(BODY + b"other")
+    read = bucket_reader(IngestSettings())
+    escaped = uri_for_path(str(tmp_path / raw_name))
+    assert "%E9" in escaped
+    assert read(source_of(BODY, escaped)) == BODY
+    assert read(source_of(BODY, str(tmp_path / "100%E9.txt"))) == BODY + b"other"
+    assert read(source_of(BODY, str(tmp_path / "gone%E9.txt"))) is None
