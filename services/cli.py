@@ -48,6 +48,7 @@ from services.localstack import (
     PortInUse,
     ServiceProcess,
     Stack,
+    default_enrich_workers,
     last_error,
     local_database,
     local_stack,
@@ -187,9 +188,18 @@ def _inbox(path: Path, create_default: bool) -> Path:
     return inbox
 
 
-def _start(stack: Stack, inbox: Path, workers: int, ingest_args: list[str] | None, lag_exporter: bool) -> None:
+def _start(
+    stack: Stack,
+    inbox: Path,
+    workers: int,
+    ingest_args: list[str] | None,
+    lag_exporter: bool,
+    static_assignment: bool = False,
+) -> None:
     try:
-        stack.start_pipeline(inbox, workers, ingest_args, lag_exporter=lag_exporter)
+        stack.start_pipeline(
+            inbox, workers, ingest_args, lag_exporter=lag_exporter, static_assignment=static_assignment
+        )
     except PortInUse as exc:
         raise UserError(str(exc), ExitCode.USAGE) from exc
     ports = ", ".join(f"{name} :{port}" for name, port in stack.metrics_ports.items())
@@ -431,7 +441,9 @@ def run(
     until_idle: Annotated[
         bool, typer.Option(help="Stop once every file present is stored or dead-lettered (always the case).")
     ] = True,
-    enrich_workers: Annotated[int, typer.Option(min=1, help=_WORKERS_HELP)] = 1,
+    enrich_workers: Annotated[
+        int | None, typer.Option(min=1, help=_WORKERS_HELP + " Default: one per core, at most 4.")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the last file to be stored.")] = 900.0,
     metrics_base_port: Annotated[
         int,
@@ -453,7 +465,15 @@ def run(
             pass  # migrations before the store starts, so a database problem is reported here, once
         report_path = stack.home / "last-ingest-report.json"
         report_path.unlink(missing_ok=True)
-        _start(stack, folder, enrich_workers, ["--until-idle", "--report", str(report_path)], lag_exporter=False)
+        _start(
+            stack,
+            folder,
+            enrich_workers or default_enrich_workers(),
+            ["--until-idle", "--report", str(report_path)],
+            lag_exporter=False,
+            # The embedded broker serves this run alone: its consumers need no group to join.
+            static_assignment=stack.broker is not None,
+        )
         ingest = stack.services["ingest"]
         with _ProgressDisplay(stack) as display:
             while ingest.running():
@@ -469,19 +489,25 @@ def run(
                 )
             report = json.loads(report_path.read_text())
             display.update(report)
-            deadline = time.monotonic() + timeout
+
+            def between_checks() -> None:
+                if (why := _crashed(stack)) is not None:
+                    raise UserError(why, ExitCode.FAILED)
+                display.update()
+
             with _reader(stack.database_url) as reader:
-                while not (
-                    arrived := arrival.arrival(reader, report["article_ids"], report["dead_letter_ids"])
-                ).complete:
-                    if (why := _crashed(stack)) is not None:
-                        raise UserError(why, ExitCode.FAILED)
-                    if time.monotonic() > deadline:
-                        raise UserError(
-                            f"gave up: {arrived.waiting} events not stored after {timeout}s", ExitCode.FAILED
-                        )
-                    display.update()
-                    time.sleep(0.25)
+                try:
+                    arrived = arrival.wait_for_arrival(
+                        reader,
+                        report["article_ids"],
+                        report["dead_letter_ids"],
+                        timeout_s=timeout,
+                        on_wait=between_checks,
+                    )
+                except arrival.ArrivalTimeout as exc:
+                    raise UserError(
+                        f"gave up: {exc.waiting} events not stored after {timeout}s", ExitCode.FAILED
+                    ) from exc
         _print_summary(report, arrived, time.monotonic() - started)
 
 

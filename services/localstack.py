@@ -139,6 +139,24 @@ class EmbeddedPostgres:
             # Already stopped (by another handle or a signal): nothing to do.
 
 
+# Partitions of the local stack's topics at least (KAFKA_TOPIC_PARTITIONS may raise it): divisible by
+# 1, 2, 3 and 6 workers, so a group of that many enrich processes splits them evenly.
+MIN_LOCAL_PARTITIONS = 6
+# More enrich processes than this rarely pay on one host: each holds its own spaCy pipeline (~300 MiB).
+MAX_DEFAULT_ENRICH_WORKERS = 4
+
+
+def default_enrich_workers(cpus: int | None = None) -> int:
+    """Enrich processes sized to the cores: spaCy is the CPU-bound stage; ingest and store mostly wait."""
+    return max(1, min(cpus if cpus is not None else (os.cpu_count() or 1), MAX_DEFAULT_ENRICH_WORKERS))
+
+
+def topic_partitions(workers: int, at_least: int = MIN_LOCAL_PARTITIONS) -> int:
+    """The smallest multiple of ``workers`` that is at least ``at_least``: every worker gets as many
+    partitions as the others (3 partitions over 2 workers split 2:1 and cap the gain at 1.5x)."""
+    return workers * -(-max(at_least, 1) // workers)
+
+
 LAG_EXPORTER = "lag-exporter"
 # Child processes stop in this order: each consumer outlives its producers; the lag exporter goes last.
 _STOP_ORDER = {"ingest": 0, "enrich": 1, "store": 2, LAG_EXPORTER: 3}
@@ -261,6 +279,10 @@ class Stack:
     metrics_base_port: int = 0  # 0: any free port per service
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     metrics_ports: dict[str, int] = field(default_factory=dict)
+    # Set by start_pipeline: Kafka settings every child of this pipeline shares (partition count,
+    # static assignment), and each consumer's own (its static member index).
+    pipeline_env: dict[str, str] = field(default_factory=dict)
+    member_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def ports_file(self) -> Path:
@@ -277,7 +299,7 @@ class Stack:
         }
         if inbox is not None:
             env["INGEST_INBOX"] = str(inbox)
-        return env
+        return {**env, **self.pipeline_env, **self.member_env.get(name, {})}
 
     def assign_ports(self, names: list[str]) -> dict[str, int]:
         """One metrics port per child, ``metrics_base_port`` + its position (or free ones), checked free
@@ -305,13 +327,27 @@ class Stack:
         return ["ingest", *enrich, "store", *([LAG_EXPORTER] if lag_exporter else [])]
 
     def start_pipeline(
-        self, inbox: Path, enrich_workers: int, ingest_args: list[str] | None = None, lag_exporter: bool = False
+        self,
+        inbox: Path,
+        enrich_workers: int,
+        ingest_args: list[str] | None = None,
+        lag_exporter: bool = False,
+        static_assignment: bool = False,
     ) -> None:
         """Consumers first, so nothing waits on a group join; enrich, the bottleneck, in N processes
-        of one consumer group (partitions spread over them)."""
+        of one consumer group, over a partition count divisible by N. ``static_assignment`` (one-shot
+        runs, whose processes are fixed) gives each consumer its share of the partitions directly,
+        without a group join or a rebalance at the end."""
         names = self.pipeline_names(enrich_workers, lag_exporter)
         if not set(names) <= set(self.metrics_ports):
             self.assign_ports(names)
+        at_least = int(os.environ.get("KAFKA_TOPIC_PARTITIONS") or MIN_LOCAL_PARTITIONS)
+        self.pipeline_env["KAFKA_TOPIC_PARTITIONS"] = str(topic_partitions(enrich_workers, at_least))
+        if static_assignment:
+            self.pipeline_env["KAFKA_ASSIGNMENT"] = "static"
+            members = [name for name in names if name.startswith("enrich")]
+            for index, name in enumerate(members):
+                self.member_env[name] = {"KAFKA_STATIC_MEMBER": str(index), "KAFKA_STATIC_MEMBERS": str(len(members))}
         if lag_exporter:
             self.start_service(LAG_EXPORTER, None)
         self.start_service("store", inbox)
