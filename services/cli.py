@@ -9,10 +9,12 @@ be reached. A reader that goes away (``newsflow export | head``) ends the comman
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -48,7 +50,7 @@ from services.localstack import (
     PortInUse,
     ServiceProcess,
     Stack,
-    default_enrich_workers,
+    enrich_workers_for,
     last_error,
     local_database,
     local_stack,
@@ -442,7 +444,8 @@ def run(
         bool, typer.Option(help="Stop once every file present is stored or dead-lettered (always the case).")
     ] = True,
     enrich_workers: Annotated[
-        int | None, typer.Option(min=1, help=_WORKERS_HELP + " Default: one per core, at most 4.")
+        int | None,
+        typer.Option(min=1, help=_WORKERS_HELP + " Default: one per core (at most 4); one for fewer than 32 files."),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the last file to be stored.")] = 900.0,
     metrics_base_port: Annotated[
@@ -468,7 +471,7 @@ def run(
         _start(
             stack,
             folder,
-            enrich_workers or default_enrich_workers(),
+            enrich_workers or enrich_workers_for(folder),
             ["--until-idle", "--report", str(report_path)],
             lag_exporter=False,
             # The embedded broker serves this run alone: its consumers need no group to join.
@@ -480,7 +483,8 @@ def run(
                 if (why := _crashed(stack)) is not None:
                     raise UserError(why, ExitCode.FAILED)
                 display.update()
-                time.sleep(0.5)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    ingest.process.wait(0.5)  # returns as soon as ingest exits
             if ingest.process.returncode != 0 or not report_path.exists():
                 reason = last_error(ingest.log_path) or "no error logged"
                 code = ExitCode.UNREACHABLE if ingest.process.returncode == ExitCode.UNREACHABLE else ExitCode.FAILED
@@ -508,6 +512,7 @@ def run(
                     raise UserError(
                         f"gave up: {exc.waiting} events not stored after {timeout}s", ExitCode.FAILED
                     ) from exc
+        stack.stop_drained()
         _print_summary(report, arrived, time.monotonic() - started)
 
 
