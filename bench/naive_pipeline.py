@@ -78,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS naive_articles (uri text PRIMARY KEY, title text, body text, entities jsonb)"
         )
-        articles = list(_articles(paths))
-        docs = nlp.pipe((text for _, _, text in articles), batch_size=_BATCH)
-        for (uri, title, text), doc in zip(articles, docs, strict=True):
+        articles = ((text, (uri, title)) for uri, title, text in _articles(paths))
+        for doc, (uri, title) in nlp.pipe(articles, as_tuples=True, batch_size=_BATCH):
+            text = doc.text
             entities = [{"text": ent.text, "label": ent.label_} for ent in doc.ents]
             conn.execute(
                 "INSERT INTO naive_articles VALUES (%s, %s, %s, %s) ON CONFLICT (uri) DO UPDATE"

