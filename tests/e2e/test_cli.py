@@ -3,6 +3,7 @@ embedded broker and embedded Postgres, exactly as a new user runs them."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -150,7 +151,18 @@ def test_enrich_scales_across_processes_sharing_the_partitions(tmp_path: Path) -
     assert result.returncode == 0, result.stdout + result.stderr
     assert "stored: 6 articles" in result.stdout
     logs = tmp_path / ".newsflow" / "logs"
+    shares = []
     for worker in ("enrich-1", "enrich-2"):
-        assert "partitions assigned" in (logs / f"{worker}.log").read_text(), worker
+        assigned = [
+            json.loads(line)
+            for line in (logs / f"{worker}.log").read_text().splitlines()
+            if '"partitions assigned"' in line
+        ]
+        assert assigned, worker
+        shares.append(len(assigned[-1]["partitions"]))
+    assert shares[0] == shares[1], shares  # a partition count divisible by the workers: an even split
+    for log in logs.glob("*.log"):
+        # The client's receive limit covers a whole fetch answer (partitions x per-partition fetch).
+        assert "Invalid frame length" not in log.read_text(), log.name
     exported = export(tmp_path)
     assert sorted(Path(a.source.uri).name for a in exported) == sorted(names)
