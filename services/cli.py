@@ -224,7 +224,7 @@ def _drain(stack: Stack, reader: StoreReader, timeout_s: float) -> bool:
     while time.monotonic() < deadline:
         if not arrival.unfinished_versions(ledger_path, reader):
             return True
-        if _crashed(stack):
+        if _crashed(stack) or stack.broker_down() or stack.database_down():
             return False
         time.sleep(0.5)
     return False
@@ -296,6 +296,7 @@ class _ProgressDisplay:
         self._stack = stack
         self._last = ""
         self._report: dict[str, object] | None = None
+        self.note = ""  # what the supervisor is doing about a part that is down, shown after the counts
         self._progress: Progress | None = None
         if out.is_terminal:
             self._progress = Progress(
@@ -317,6 +318,8 @@ class _ProgressDisplay:
         if report is not None:
             self._report = report
         line = pipeline_progress(self._stack, self._report).line()
+        if self.note:
+            line = f"{line}; {self.note}"
         if line == self._last:
             return
         self._last = line
@@ -362,11 +365,30 @@ def dev(
         try:
             _supervise(stack, folder)
         except KeyboardInterrupt:
-            out.print("\nstopping: ingest first, then waiting for what it published to be stored...")
-            stack.services["ingest"].stop()
-            with _reader(stack.database_url) as reader:
-                if not _drain(stack, reader, timeout_s=120):
-                    out.print("not everything was stored; it will be published again on the next start")
+            _stop_dev(stack)
+
+
+def _stop_dev(stack: Stack) -> None:
+    """Ctrl-C: stop ingest, wait for what it published to be stored, stop the rest. With the broker or the
+    database down nothing more can arrive: say so and stop at once (it is published again at the next start)."""
+    if stack.broker_down() or stack.database_down():
+        part = "the broker" if stack.broker_down() else "the database"
+        out.print(f"\nstopping: {part} is down, so nothing more can be stored; stopping every process now")
+        stack.kill_all()
+        out.print("not everything was stored; it will be published again on the next start")
+        return
+    out.print("\nstopping: ingest first, then waiting for what it published to be stored...")
+    if "ingest" in stack.services:
+        stack.services["ingest"].stop()
+    try:
+        with _reader(stack.database_url) as reader:
+            drained = _drain(stack, reader, timeout_s=120)
+    except (TransientError, OSError, RuntimeError) as exc:
+        out.print(f"database unavailable ({_first_line(exc)})")
+        drained = False
+    if not drained:
+        out.print("not everything was stored; it will be published again on the next start")
+        stack.stop_all(timeout_s=5)
 
 
 @dataclass
@@ -393,6 +415,10 @@ def _supervise(stack: Stack, inbox: Path) -> None:
     with _ProgressDisplay(stack) as display:
         while True:
             time.sleep(2)
+            if _restart_dependencies(stack, inbox, display):
+                # The services' failures while a part was down say nothing about the services.
+                restarts.clear()
+                stopped.clear()
             display.update()
             now = time.monotonic()
             for name, process in list(stack.services.items()):
@@ -423,6 +449,55 @@ def _supervise(stack: Stack, inbox: Path) -> None:
                     del stopped[name]
                     del stack.services[name]
                     stack.start_service(process.stage, None if process.stage == LAG_EXPORTER else inbox, name=name)
+
+
+def _restart_dependencies(stack: Stack, inbox: Path, display: _ProgressDisplay) -> bool:
+    """Restart the embedded database or broker if it died; True when something was restarted.
+
+    The database first: republishing after a broker restart needs it. A dead broker took every event in
+    flight with it (memory storage), and the services' clients hold connections and offsets into it, so the
+    services are killed, the broker started again on its port, the object versions whose events never
+    reached Postgres made new in ingest's ledger, and the services started again."""
+    restarted = False
+    if stack.database_down():
+        if not display.note.startswith("database"):
+            out.print("database unavailable (embedded Postgres is not answering); restarting it")
+        display.note = "database unavailable, restarting"
+        display.update()
+        try:
+            assert stack.postgres is not None
+            stack.postgres.restart()
+        except Exception as exc:  # noqa: BLE001 - any failure to start is retried on the next round
+            out.print(f"database restart failed ({_first_line(exc)}); trying again")
+            return True
+        if stack.postgres.running():
+            display.note = ""
+            out.print("database restarted")
+        restarted = True
+    if stack.broker_down():
+        assert stack.broker is not None
+        code = stack.broker.exit_code()
+        display.note = "broker down, restarting"
+        display.update()
+        out.print(f"broker exited with {code}; restarting it and the services (what it held is published again)")
+        stack.kill_all()
+        stack.broker.restart()
+        try:
+            with _reader(stack.database_url) as reader:
+                requeued = _requeue_lost(stack, reader)
+        except (TransientError, OSError, RuntimeError) as exc:
+            # Not lost: _requeue_lost runs again at the next start of dev, from the same ledger.
+            out.print(f"database unavailable ({_first_line(exc)}); in-flight files are republished at the next start")
+            requeued = 0
+        stack.start_pipeline(inbox, _enrich_workers(stack), None, lag_exporter=LAG_EXPORTER in stack.metrics_ports)
+        display.note = ""
+        out.print(f"broker restarted on {stack.bootstrap_servers}; {requeued} file(s) published again")
+        restarted = True
+    return restarted
+
+
+def _enrich_workers(stack: Stack) -> int:
+    return sum(1 for name in stack.metrics_ports if name.startswith("enrich"))
 
 
 @app.command()
