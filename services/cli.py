@@ -348,6 +348,15 @@ def dev(
             "(0: any free ports). Printed at start and kept in NEWSFLOW_HOME/metrics-ports.json.",
         ),
     ] = DEV_METRICS_BASE_PORT,
+    broker_max_memory_mb: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="The embedded broker keeps every message in memory (Tansu honours no retention): when its "
+            "resident size has grown this much since it started, dev replaces it with an empty one once what "
+            "it holds is stored (at twice the size, at once), and republishes whatever had not arrived.",
+        ),
+    ] = 1024,
 ) -> None:
     """Run the whole pipeline on embedded defaults, watching a folder, until Ctrl-C."""
     folder = _inbox(inbox, create_default=inbox == Path("inbox"))
@@ -363,7 +372,7 @@ def dev(
         out.print(f"newsflow dev: watching {folder} (broker {stack.bootstrap_servers}); logs in {stack.home / 'logs'}")
         out.print("Drop files into the inbox; Ctrl-C stops every process.")
         try:
-            _supervise(stack, folder)
+            _supervise(stack, folder, broker_max_memory_mb * 1024 * 1024)
         except KeyboardInterrupt:
             _stop_dev(stack)
 
@@ -407,7 +416,7 @@ def restart_delay(quick_failures: int) -> float | None:
     return min(60.0, 5.0 * 2.0 ** max(0, quick_failures - 1))
 
 
-def _supervise(stack: Stack, inbox: Path) -> None:
+def _supervise(stack: Stack, inbox: Path, broker_max_memory: int = 0) -> None:
     """Print progress; restart a child that exits, backing off and saying why; give up on one that keeps
     failing right after its start (a wrong setting, a dependency that is down) instead of looping."""
     restarts: dict[str, _Restarts] = {}
@@ -415,6 +424,8 @@ def _supervise(stack: Stack, inbox: Path) -> None:
     with _ProgressDisplay(stack) as display:
         while True:
             time.sleep(2)
+            if broker_max_memory and _broker_too_big(stack, broker_max_memory):
+                stack.kill_broker()  # recycled below like a crash: nothing is lost, what was in flight is republished
             if _restart_dependencies(stack, inbox, display):
                 # The services' failures while a part was down say nothing about the services.
                 restarts.clear()
@@ -467,7 +478,7 @@ def _restart_dependencies(stack: Stack, inbox: Path, display: _ProgressDisplay) 
         try:
             assert stack.postgres is not None
             stack.postgres.restart()
-        except Exception as exc:  # noqa: BLE001 - any failure to start is retried on the next round
+        except Exception as exc:  # any failure to start is retried on the next round
             out.print(f"database restart failed ({_first_line(exc)}); trying again")
             return True
         if stack.postgres.running():
@@ -494,6 +505,25 @@ def _restart_dependencies(stack: Stack, inbox: Path, display: _ProgressDisplay) 
         out.print(f"broker restarted on {stack.bootstrap_servers}; {requeued} file(s) published again")
         restarted = True
     return restarted
+
+
+def _broker_too_big(stack: Stack, limit: int) -> bool:
+    """The embedded broker holds more than ``limit`` bytes and everything published has arrived (nothing
+    to republish), or more than twice that whatever is in flight."""
+    rss = stack.broker.held_bytes() if stack.broker is not None else None
+    if rss is None or rss <= limit:
+        return False
+    if rss > 2 * limit:
+        out.print(f"broker holds {rss // 2**20} MB, over twice the limit; replacing it now")
+        return True
+    try:
+        with _reader(stack.database_url) as reader:
+            idle = not arrival.unfinished_versions(_ledger_path(stack.home), reader)
+    except (TransientError, OSError, RuntimeError):
+        return False
+    if idle:
+        out.print(f"broker holds {rss // 2**20} MB and everything it carried is stored; replacing it with an empty one")
+    return idle
 
 
 def _enrich_workers(stack: Stack) -> int:

@@ -93,6 +93,7 @@ class EmbeddedBroker:
             preexec_fn=_die_with_parent,
         )
         wait_for_port("127.0.0.1", self.port, 15)
+        self._empty_rss: int | None = None
         return process
 
     @property
@@ -102,8 +103,30 @@ class EmbeddedBroker:
     def running(self) -> bool:
         return self._process.poll() is None
 
+    def wait_exit(self, timeout_s: float = 5.0) -> None:
+        self._process.wait(timeout_s)
+
     def exit_code(self) -> int | None:
         return self._process.poll()
+
+    def rss_bytes(self) -> int | None:
+        """The broker's resident memory (Linux /proc; None elsewhere or when it is not running)."""
+        try:
+            for line in Path(f"/proc/{self._process.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            return None
+        return None
+
+    def held_bytes(self) -> int | None:
+        """Resident memory grown since this process was first measured (about what its messages take)."""
+        rss = self.rss_bytes()
+        if rss is None:
+            return None
+        if self._empty_rss is None:
+            self._empty_rss = rss
+        return max(0, rss - self._empty_rss)
 
     def restart(self) -> None:
         """A new broker process on the same port (clients keep their bootstrap address)."""
@@ -393,6 +416,12 @@ class Stack:
         for name, process in list(self.services.items()):
             process.kill()
             del self.services[name]
+
+    def kill_broker(self) -> None:
+        """SIGKILL the embedded broker (the supervisor's way to empty it: it restarts it as after a crash)."""
+        if self.broker is not None and self.broker.running():
+            os.kill(self.broker.pid, signal.SIGKILL)
+            self.broker.wait_exit()
 
     def broker_down(self) -> bool:
         """The embedded broker's process exited (a remote broker is not ours to watch)."""
