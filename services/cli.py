@@ -421,10 +421,11 @@ def _supervise(stack: Stack, inbox: Path, broker_max_memory: int = 0) -> None:
     failing right after its start (a wrong setting, a dependency that is down) instead of looping."""
     restarts: dict[str, _Restarts] = {}
     stopped: dict[str, ServiceProcess] = {}
+    unfinished_since: dict[tuple[str, str], float] = {}  # object versions not arrived yet: first seen so
     with _ProgressDisplay(stack) as display:
         while True:
             time.sleep(2)
-            if broker_max_memory and _broker_too_big(stack, broker_max_memory):
+            if broker_max_memory and _broker_too_big(stack, broker_max_memory, unfinished_since):
                 stack.kill_broker()  # recycled below like a crash: nothing is lost, what was in flight is republished
             if _restart_dependencies(stack, inbox, display):
                 # The services' failures while a part was down say nothing about the services.
@@ -507,22 +508,37 @@ def _restart_dependencies(stack: Stack, inbox: Path, display: _ProgressDisplay) 
     return restarted
 
 
-def _broker_too_big(stack: Stack, limit: int) -> bool:
-    """The embedded broker holds more than ``limit`` bytes and everything published has arrived (nothing
-    to republish), or more than twice that whatever is in flight."""
-    rss = stack.broker.held_bytes() if stack.broker is not None else None
-    if rss is None or rss <= limit:
+# An object version whose events have not arrived for this long is stuck (refused without a trace the
+# ledger can match), not in flight: it does not hold back replacing a full broker.
+_STUCK_S = 20.0
+
+
+def _broker_too_big(stack: Stack, limit: int, unfinished_since: dict[tuple[str, str], float]) -> bool:
+    """The embedded broker's memory grew by more than ``limit`` bytes and nothing is in flight (every object
+    version ingest published has arrived in Postgres, or has been stuck for a while), or by more than twice
+    that whatever is in flight. ``unfinished_since`` remembers when each unarrived version was first seen."""
+    held = stack.broker.held_bytes() if stack.broker is not None else None
+    if held is None or held <= limit:
         return False
-    if rss > 2 * limit:
-        out.print(f"broker holds {rss // 2**20} MB, over twice the limit; replacing it now")
+    if held > 2 * limit:
+        out.print(f"broker holds {held // 2**20} MB, over twice the limit; replacing it now")
         return True
     try:
         with _reader(stack.database_url) as reader:
-            idle = not arrival.unfinished_versions(_ledger_path(stack.home), reader)
+            unfinished = arrival.unfinished_versions(_ledger_path(stack.home), reader)
     except (TransientError, OSError, RuntimeError):
         return False
+    now = time.monotonic()
+    keys = {(v.uri, v.version) for v in unfinished}
+    for key in list(unfinished_since):
+        if key not in keys:
+            del unfinished_since[key]
+    for key in keys:
+        unfinished_since.setdefault(key, now)
+    idle = all(now - unfinished_since[key] > _STUCK_S for key in keys)
     if idle:
-        out.print(f"broker holds {rss // 2**20} MB and everything it carried is stored; replacing it with an empty one")
+        out.print(f"broker holds {held // 2**20} MB and nothing is in flight; replacing it with an empty one")
+        unfinished_since.clear()
     return idle
 
 

@@ -32,7 +32,7 @@ GOOD_SOURCES = [
     "rail_merger_noblank.txt",
 ]
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
-BROKER_MAX_MEMORY_MB = 4
+BROKER_MAX_MEMORY_MB = 1  # the suite's messages are small: let it be reached (each replacement is lossless)
 
 
 @dataclass
@@ -92,8 +92,9 @@ class Dev:
             found.setdefault(str(uri), set()).add((str(stage), str(reason)))
         return found
 
-    def drop_good(self, count: int) -> list[Path]:
-        """New good articles: the fixtures' news texts, each with a sentence of its own (so its own article)."""
+    def drop_good(self, count: int, repeat: int = 1) -> list[Path]:
+        """New good articles: the fixtures' news texts (their body ``repeat`` times), each with a sentence of
+        its own (so its own article)."""
         dropped = []
         for _ in range(count):
             n = len(self.good)
@@ -102,6 +103,7 @@ class Dev:
             temporary = self.inbox / f".good-{n:04d}.tmp"
             # In the body's first paragraph, so it is kept by the cleaner and changes the article id.
             title, _, body = text.partition("\n\n")
+            body = "\n\n".join([body] * repeat)
             temporary.write_text(f"{title}\n\nThe fault suite filed this as report number {n}. {body}")
             temporary.rename(path)
             self.good.append(path)
@@ -312,7 +314,7 @@ def test_a_broker_crash_is_noticed_and_what_it_held_republished(dev: Dev) -> Non
 def test_the_broker_memory_is_bounded(dev: Dev) -> None:
     """Issue 14, finding 13: the in-memory broker grew without bound; dev replaces it once it holds more than
     --broker-max-memory-mb and what it carried is stored."""
-    dev.drop_good(12)
+    dev.drop_good(16)
     dev.wait(lambda: "replacing it with an empty one" in dev.output() and dev.all_good_stored())
     dev.assert_good_stored_once()
 
