@@ -44,6 +44,7 @@ class Round:
     lost: int
     duplicated: int
     recovery_s: float
+    stored_at_fault: int  # of this round's files: how far the round was when the fault hit
 
 
 @dataclass
@@ -138,6 +139,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--burst", type=int, default=20000)
+    parser.add_argument("--fault-delay", type=float, default=1.5, help="Seconds from the drop to the fault.")
     parser.add_argument("--timeout", type=float, default=1800.0, help="Seconds to wait for one round to be stored.")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "faults.md")
     args = parser.parse_args()
@@ -165,12 +167,11 @@ def main() -> None:
                 for _ in range(args.repeats):
                     before = len(bench.dropped)
                     bench.drop(args.files)
-                    target = before + max(1, args.files // 3)
-                    while len(bench.stored()) < target:  # a third stored: the rest is in flight
-                        time.sleep(0.2)
+                    time.sleep(args.fault_delay)  # listed and flowing, not stored yet
+                    stored_at_fault = sum(1 for uri in bench.dropped[before:] if uri in bench.stored())
                     inject(bench, fault)
                     lost, duplicated, recovery = bench.wait_all(args.timeout)
-                    rounds.append(Round(fault, args.files, lost, duplicated, recovery))
+                    rounds.append(Round(fault, args.files, lost, duplicated, recovery, stored_at_fault))
                     print(rounds[-1], flush=True)
             burst_started = time.monotonic()
             bench.drop(args.burst)
@@ -197,11 +198,16 @@ def write(
     out = [
         "# Faults on a running `newsflow dev`",
         "",
-        f"`bench/faults.py --files {args.files} --repeats {args.repeats} --burst {args.burst}`; shared 2-core host "
+        f"`bench/faults.py --files {args.files} --repeats {args.repeats} --burst {args.burst} --fault-delay "
+        f"{args.fault_delay}`; shared 2-core host "
         "with other engineers' jobs running (times are noisy).",
         "",
-        "| fault | rounds | files per round | lost | duplicated | recovery s (median / max) |",
-        "|---|---|---|---|---|---|",
+        "Recovery: from the fault to the last file of the round stored. Stored at fault: how many of the round's",
+        "files were already stored when the fault hit (the rest were listed, in flight or not read yet).",
+        "",
+        "| fault | rounds | files per round | stored at fault (min / max) | lost | duplicated "
+        "| recovery s (median / max) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for fault in FAULTS:
         mine = [r for r in rounds if r.fault == fault]
@@ -209,7 +215,8 @@ def write(
             continue
         times = sorted(r.recovery_s for r in mine)
         out.append(
-            f"| {fault} | {len(mine)} | {args.files} | {sum(r.lost for r in mine)} | "
+            f"| {fault} | {len(mine)} | {args.files} | {min(r.stored_at_fault for r in mine)} / "
+            f"{max(r.stored_at_fault for r in mine)} | {sum(r.lost for r in mine)} | "
             f"{sum(r.duplicated for r in mine)} | {times[len(times) // 2]:.1f} / {times[-1]:.1f} |"
         )
     count, lost, duplicated, seconds = burst
