@@ -54,6 +54,8 @@ class Bench:
     dropped: list[str] = field(default_factory=list)
     peak_rss: dict[str, int] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
+    # (monotonic time, process name, RSS bytes) of every sample: whether RSS stays flat over the burst.
+    samples: list[tuple[float, str, int]] = field(default_factory=list)
 
     def url(self) -> str:
         socket_dir = (self.cwd / ".newsflow" / "pgdata" / "postmaster.pid").read_text().splitlines()[4]
@@ -93,7 +95,7 @@ class Bench:
             try:
                 for child in psutil.Process(self.process.pid).children():
                     command = " ".join(child.cmdline())
-                    name = "broker" if "tansu" in command else command.split("-m ")[-1].split()[0]
+                    name = "broker" if "tansu" in command else Path(command.split("-m ")[-1].split()[0]).name
                     processes.append((name, child))
                 pid_file = self.cwd / ".newsflow" / "pgdata" / "postmaster.pid"
                 if pid_file.exists():
@@ -106,6 +108,7 @@ class Bench:
                 except psutil.Error:
                     continue
                 self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss)
+                self.samples.append((time.monotonic(), name, rss))
 
     def wait_all(self, timeout_s: float) -> tuple[int, int, float]:
         started = time.monotonic()
@@ -142,6 +145,7 @@ def main() -> None:
     parser.add_argument("--fault-delay", type=float, default=1.5, help="Seconds from the drop to the fault.")
     parser.add_argument("--timeout", type=float, default=1800.0, help="Seconds to wait for one round to be stored.")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "faults.md")
+    parser.add_argument("--machine", default="", help="What else ran on the machine, for the report.")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "NEWSFLOW_HOME")}
     env.update(KAFKA_POLL_TIMEOUT_MS="200", INGEST_SETTLE_SECONDS="0.3", INGEST_SCAN_INTERVAL_SECONDS="1")
@@ -177,6 +181,7 @@ def main() -> None:
             bench.drop(args.burst)
             lost, duplicated, _ = bench.wait_all(args.timeout)
             burst_s = time.monotonic() - burst_started
+            burst_rss = rss_over(bench.samples, burst_started, burst_started + burst_s)
             print(f"burst {args.burst}: lost {lost}, duplicated {duplicated}, {burst_s:.0f}s", flush=True)
         finally:
             stop.set()
@@ -185,7 +190,20 @@ def main() -> None:
                 process.wait(180)
             except subprocess.TimeoutExpired:
                 process.kill()
-    write(args, rounds, (args.burst, lost, duplicated, burst_s), bench.peak_rss, bench.lines)
+    write(args, rounds, (args.burst, lost, duplicated, burst_s), bench.peak_rss, burst_rss, bench.lines)
+
+
+def rss_over(samples: list[tuple[float, str, int]], start: float, end: float) -> dict[str, tuple[int, int]]:
+    """Per process, the median RSS over the first and over the last fifth of [start, end]: flat memory
+    has the two close; a leak grows the second with the burst's size."""
+    fifth = (end - start) / 5
+    out: dict[str, tuple[int, int]] = {}
+    for name in sorted({n for _, n, _ in samples}):
+        first = sorted(r for t, n, r in samples if n == name and start <= t <= start + fifth)
+        last = sorted(r for t, n, r in samples if n == name and end - fifth <= t <= end)
+        if first and last:
+            out[name] = (first[len(first) // 2], last[len(last) // 2])
+    return out
 
 
 def write(
@@ -193,14 +211,14 @@ def write(
     rounds: list[Round],
     burst: tuple[int, int, int, float],
     peak_rss: dict[str, int],
+    burst_rss: dict[str, tuple[int, int]],
     lines: list[str],
 ) -> None:
     out = [
         "# Faults on a running `newsflow dev`",
         "",
         f"`bench/faults.py --files {args.files} --repeats {args.repeats} --burst {args.burst} --fault-delay "
-        f"{args.fault_delay}`; shared 2-core host "
-        "with other engineers' jobs running (times are noisy).",
+        f"{args.fault_delay}`; {os.cpu_count()} cores. {args.machine}",
         "",
         "Recovery: from the fault to the last file of the round stored. Stored at fault: how many of the round's",
         "files were already stored when the fault hit (the rest were listed, in flight or not read yet).",
@@ -224,13 +242,23 @@ def write(
         "",
         f"Burst of {count} files after the faults: lost {lost}, duplicated {duplicated}, {seconds:.0f} s to store all.",
         "",
-        "| process | peak RSS MB |",
-        "|---|---|",
-        *[f"| {name} | {rss / 2**20:.0f} |" for name, rss in sorted(peak_rss.items())],
+        "RSS per process: peak over the whole run, and the median over the first and the last fifth of the burst.",
+        "",
+        "| process | peak RSS MB | burst, first fifth MB | burst, last fifth MB |",
+        "|---|---|---|---|",
+        *[
+            f"| {name} | {rss / 2**20:.0f} | "
+            + (" | ".join(f"{v / 2**20:.0f}" for v in burst_rss[name]) if name in burst_rss else "– | –")
+            + " |"
+            for name, rss in sorted(peak_rss.items())
+        ],
         "",
         "What dev said about its parts:",
         "",
         *[f"    {line.rstrip()}" for line in lines if "broker" in line or "database" in line][:40],
+        "",
+        "Broker storage and retention (why dev keeps a memory broker and replaces it when it grows):",
+        "`bench/results/broker_storage.md`.",
         "",
     ]
     args.out.write_text("\n".join(out))
