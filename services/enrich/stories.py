@@ -595,9 +595,11 @@ class InMemoryStoryStore:
 class StoryStateCache:
     """Parsed candidate states by story id and version (``seq``, bumped at every update), so a store
     reads and parses again only the candidates another writer (or this one) changed since. ``merge``
-    mutates cached states in place: a store clears the cache when its transaction fails."""
+    mutates cached states in place: a store clears the cache when its transaction fails. Bounded at a
+    few times the candidates of one article (a state with its centroid and quote 4-grams is tens of KiB),
+    so the enricher's memory stays flat however many stories pile up."""
 
-    def __init__(self, max_states: int = 20_000) -> None:
+    def __init__(self, max_states: int = 4 * MAX_CANDIDATES) -> None:
         self._states: dict[str, tuple[int, StoryState]] = {}
         self._max_states = max_states
 
@@ -622,7 +624,7 @@ class DocFreqCache:
     ``watermark`` (by any writer), then reads the terms it has never looked up. Writers hold the store's
     write lock from stamping to commit, so no change can commit behind the watermark."""
 
-    def __init__(self, max_terms: int = 1_000_000) -> None:
+    def __init__(self, max_terms: int = 300_000) -> None:
         self.watermark: int | None = None  # None: not yet read from the store
         self._df: dict[str, int] = {}
         self._max_terms = max_terms

@@ -74,6 +74,60 @@ def _migrations() -> list[tuple[str, str]]:
     return [(entry.name.removesuffix(".sql"), entry.read_text(encoding="utf-8")) for entry in files]
 
 
+_UPSERT_ARTICLE = """
+    INSERT INTO articles (article_id, schema_version, title, standfirst, body, author, url,
+        published_at, language, word_count, duplicate_of, story_id, enricher_version, model,
+        ingested_at, enriched_at, event, trace_id)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (article_id) DO UPDATE SET
+        schema_version = EXCLUDED.schema_version, title = EXCLUDED.title,
+        standfirst = EXCLUDED.standfirst, body = EXCLUDED.body, author = EXCLUDED.author,
+        url = EXCLUDED.url, published_at = EXCLUDED.published_at, language = EXCLUDED.language,
+        word_count = EXCLUDED.word_count, duplicate_of = EXCLUDED.duplicate_of,
+        story_id = EXCLUDED.story_id, enricher_version = EXCLUDED.enricher_version,
+        model = EXCLUDED.model, ingested_at = EXCLUDED.ingested_at,
+        enriched_at = EXCLUDED.enriched_at, event = EXCLUDED.event, stored_at = now(),
+        trace_id = COALESCE(EXCLUDED.trace_id, articles.trace_id)
+    WHERE articles.enriched_at <= EXCLUDED.enriched_at
+    RETURNING article_id
+"""
+
+
+def _article_row(article: EnrichedArticle, trace: Trace | None) -> tuple[object, ...]:
+    return (
+        article.article_id,
+        article.schema_version,
+        article.title,
+        article.standfirst,
+        article.text,
+        article.author,
+        article.url,
+        article.published_at,
+        article.language,
+        article.word_count,
+        article.duplicate_of,
+        article.story_id,
+        article.enrichment.enricher_version,
+        article.enrichment.model,
+        article.ingested_at,
+        article.enrichment.enriched_at,
+        Jsonb(article.model_dump(mode="json")),
+        None if trace is None else trace.trace_id,
+    )
+
+
+def _insert_columns(
+    cur: psycopg.Cursor[tuple[object, ...]], target: str, types: Sequence[str], rows: Sequence[Sequence[object]]
+) -> None:
+    """Insert ``rows`` into ``target`` ("table (columns)") in one statement: one array per column,
+    ``unnest``-ed by the server, so a batch's child rows cost one statement, not one per row."""
+    if not rows:
+        return
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    arrays = ", ".join(f"%s::{t}[]" for t in types)
+    cur.execute(f"INSERT INTO {target} SELECT * FROM unnest({arrays})", columns)
+
+
 class Repository:
     def __init__(self, database_url: str) -> None:
         self._url = database_url
@@ -120,9 +174,7 @@ class Repository:
             # Pipeline mode sends the statements without waiting for each reply: one round trip
             # per sync point instead of one per statement.
             with metrics.STORE_TRANSACTION_SECONDS.time(), conn.transaction(), conn.pipeline():
-                touched: set[str] = set()
-                for article in articles:
-                    touched |= self._upsert_article(conn, article, traces.articles.get(article.article_id))
+                touched = self._upsert_articles(conn, articles, traces)
                 for dead_letter in dead_letters:
                     self._insert_dead_letter(conn, dead_letter, traces.dead_letters.get(dead_letter.dead_letter_id))
                 if touched:
@@ -133,108 +185,93 @@ class Repository:
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             raise RowRejected(str(exc)) from exc
 
-    def _upsert_article(
-        self, conn: psycopg.Connection[tuple[object, ...]], article: EnrichedArticle, trace: Trace | None
+    def _upsert_articles(
+        self, conn: psycopg.Connection[tuple[object, ...]], articles: Sequence[EnrichedArticle], traces: Traces
     ) -> set[str]:
-        """Write one article and its children; return the canonical ids whose shared name may change."""
-        source = article.source
-        written = conn.execute(
-            """
-            INSERT INTO articles (article_id, schema_version, title, standfirst, body, author, url,
-                published_at, language, word_count, duplicate_of, story_id, enricher_version, model,
-                ingested_at, enriched_at, event, trace_id)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-            ON CONFLICT (article_id) DO UPDATE SET
-                schema_version = EXCLUDED.schema_version, title = EXCLUDED.title,
-                standfirst = EXCLUDED.standfirst, body = EXCLUDED.body, author = EXCLUDED.author,
-                url = EXCLUDED.url, published_at = EXCLUDED.published_at, language = EXCLUDED.language,
-                word_count = EXCLUDED.word_count, duplicate_of = EXCLUDED.duplicate_of,
-                story_id = EXCLUDED.story_id, enricher_version = EXCLUDED.enricher_version,
-                model = EXCLUDED.model, ingested_at = EXCLUDED.ingested_at,
-                enriched_at = EXCLUDED.enriched_at, event = EXCLUDED.event, stored_at = now(),
-                trace_id = COALESCE(EXCLUDED.trace_id, articles.trace_id)
-            WHERE articles.enriched_at <= EXCLUDED.enriched_at
-            RETURNING article_id
-            """,
-            (
-                article.article_id,
-                article.schema_version,
-                article.title,
-                article.standfirst,
-                article.text,
-                article.author,
-                article.url,
-                article.published_at,
-                article.language,
-                article.word_count,
-                article.duplicate_of,
-                article.story_id,
-                article.enrichment.enricher_version,
-                article.enrichment.model,
-                article.ingested_at,
-                article.enrichment.enriched_at,
-                Jsonb(article.model_dump(mode="json")),
-                None if trace is None else trace.trace_id,
-            ),
-        ).fetchone()
-        conn.execute(
-            """
-            INSERT INTO article_sources (article_id, uri, version, record, format, sha256)
-            VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
-            """,
-            (
-                article.article_id,
-                source.uri,
-                source.version,
-                -1 if source.record is None else source.record,
-                source.format,
-                source.sha256,
-            ),
-        )
-        metrics.STORE_ROWS.labels("article_sources").inc()
-        if written is None:
-            return set()  # a newer enrichment of this article is already stored
-        metrics.STORE_ROWS.labels("articles").inc()
+        """Write the batch's articles and their children; return the canonical ids whose shared name may
+        change. Statements per batch, not per article: the article upserts go as one pipelined
+        ``executemany`` (its RETURNING says which were written, with no round trip per row), then one
+        DELETE per child table for the written articles and one INSERT per child table over arrays."""
+        if not articles:
+            return set()
         with conn.cursor() as cur:
-            # Ids the article named before this enrichment lose its aliases: their names are refreshed too.
-            cur.execute(
-                "DELETE FROM entity_aliases WHERE article_id = %s RETURNING canonical_id", (article.article_id,)
+            cur.executemany(
+                _UPSERT_ARTICLE, [_article_row(a, traces.articles.get(a.article_id)) for a in articles], returning=True
             )
+            # Per row, in order: did it replace what was stored? An article twice in one batch keeps
+            # the last version written, as one statement per article would.
+            final: dict[str, EnrichedArticle] = {}
+            for article in articles:
+                if cur.fetchone() is not None:
+                    final[article.article_id] = article
+                cur.nextset()
+            cur.executemany(
+                """
+                INSERT INTO article_sources (article_id, uri, version, record, format, sha256)
+                VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
+                """,
+                [
+                    (
+                        a.article_id,
+                        a.source.uri,
+                        a.source.version,
+                        -1 if a.source.record is None else a.source.record,
+                        a.source.format,
+                        a.source.sha256,
+                    )
+                    for a in articles
+                ],
+            )
+            metrics.STORE_ROWS.labels("article_sources").inc(len(articles))
+            if not final:
+                return set()  # newer enrichments of all of them are already stored
+            metrics.STORE_ROWS.labels("articles").inc(len(final))
+            written = sorted(final)
+            # Ids the articles named before this enrichment lose their aliases: their names are refreshed too.
+            cur.execute("DELETE FROM entity_aliases WHERE article_id = ANY(%s) RETURNING canonical_id", (written,))
             touched = {str(row[0]) for row in cur.fetchall()}
             for table in ("entities", "quotes", "topics"):
-                cur.execute(f"DELETE FROM {table} WHERE article_id = %s", (article.article_id,))
-            cur.executemany(
-                "INSERT INTO entities (article_id, position, text, canonical, canonical_id, label, count, salience)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (article.article_id, i, e.text, e.canonical, e.canonical_id, e.label, e.count, e.salience)
-                    for i, e in enumerate(article.entities)
-                ],
+                cur.execute(f"DELETE FROM {table} WHERE article_id = ANY(%s)", (written,))
+            kept = [final[i] for i in written]
+            entities = [(a.article_id, i, e) for a in kept for i, e in enumerate(a.entities)]
+            _insert_columns(
+                cur,
+                "entities (article_id, position, text, canonical, canonical_id, label, count, salience)",
+                ["text", "int4", "text", "text", "text", "text", "int4", "float4"],
+                [(aid, i, e.text, e.canonical, e.canonical_id, e.label, e.count, e.salience) for aid, i, e in entities],
             )
-            cur.executemany(
-                "INSERT INTO quotes (article_id, position, text, speaker, speaker_id, kind, confidence)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (article.article_id, i, q.text, q.speaker, q.speaker_id, q.kind.value, q.confidence)
-                    for i, q in enumerate(article.quotes)
-                ],
+            quotes = [(a.article_id, i, q) for a in kept for i, q in enumerate(a.quotes)]
+            _insert_columns(
+                cur,
+                "quotes (article_id, position, text, speaker, speaker_id, kind, confidence)",
+                ["text", "int4", "text", "text", "text", "text", "float4"],
+                [(aid, i, q.text, q.speaker, q.speaker_id, q.kind.value, q.confidence) for aid, i, q in quotes],
             )
-            cur.executemany(
-                "INSERT INTO topics (article_id, code, label, score) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (article_id, code) DO UPDATE SET score = GREATEST(topics.score, EXCLUDED.score)",
-                [(article.article_id, t.code, t.label, t.score) for t in article.topics],
+            # One row per (article, code) in one statement: a code listed twice keeps its best score.
+            topics: dict[tuple[str, str], tuple[str, str, str, float]] = {}
+            for a in kept:
+                for t in a.topics:
+                    seen = topics.get((a.article_id, t.code))
+                    if seen is None or t.score > seen[3]:
+                        topics[(a.article_id, t.code)] = (a.article_id, t.code, seen[2] if seen else t.label, t.score)
+            _insert_columns(
+                cur,
+                "topics (article_id, code, label, score)",
+                ["text", "text", "text", "float4"],
+                list(topics.values()),
             )
-            aliases = entity_aliases(article)
-            cur.executemany(
-                "INSERT INTO entity_aliases (article_id, canonical_id, alias, mentions, is_canonical)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                [(article.article_id, a.canonical_id, a.alias, a.mentions, a.is_canonical) for a in aliases],
+            aliases = [(a.article_id, x) for a in kept for x in entity_aliases(a)]
+            _insert_columns(
+                cur,
+                "entity_aliases (article_id, canonical_id, alias, mentions, is_canonical)",
+                ["text", "text", "text", "int4", "bool"],
+                [(aid, x.canonical_id, x.alias, x.mentions, x.is_canonical) for aid, x in aliases],
             )
-        metrics.STORE_ROWS.labels("entities").inc(len(article.entities))
+        metrics.STORE_ROWS.labels("entities").inc(len(entities))
         metrics.STORE_ROWS.labels("entity_aliases").inc(len(aliases))
-        metrics.STORE_ROWS.labels("quotes").inc(len(article.quotes))
-        metrics.STORE_ROWS.labels("topics").inc(len(article.topics))
-        return touched | {e.canonical_id for e in article.entities}
+        metrics.STORE_ROWS.labels("quotes").inc(len(quotes))
+        metrics.STORE_ROWS.labels("topics").inc(len(topics))
+        return touched | {e.canonical_id for a in kept for e in a.entities}
 
     def _refresh_canonical_entities(self, conn: psycopg.Connection[tuple[object, ...]], ids: set[str]) -> None:
         """Re-choose the shared name of ``ids`` (rule: ``refresh_canonical_entities`` in migration 0002)."""
