@@ -93,7 +93,7 @@ _UPSERT_ARTICLE = """
 """
 
 
-def _article_row(article: EnrichedArticle, trace: Trace | None) -> tuple[object, ...]:
+def article_row(article: EnrichedArticle, trace: Trace | None) -> tuple[object, ...]:
     return (
         article.article_id,
         article.schema_version,
@@ -196,7 +196,7 @@ class Repository:
             return set()
         with conn.cursor() as cur:
             cur.executemany(
-                _UPSERT_ARTICLE, [_article_row(a, traces.articles.get(a.article_id)) for a in articles], returning=True
+                _UPSERT_ARTICLE, [article_row(a, traces.articles.get(a.article_id)) for a in articles], returning=True
             )
             # Per row, in order: did it replace what was stored? An article twice in one batch keeps
             # the last version written, as one statement per article would.
