@@ -177,7 +177,7 @@ def memory_run(records: Sequence[dict[str, str]], n: int, folder: Path) -> list[
         for i in range(0, n, BATCH):
             enricher.enrich_batch(docs[i : i + BATCH])
             done = min(n, i + BATCH)
-            if done % 640 == 0 or done == n:
+            if done % 320 == 0 or done == n:
                 points.append((done, rss_mib()))
                 print(f"memory: {done} articles, {points[-1][1]:.0f} MiB", file=sys.stderr, flush=True)
     return points

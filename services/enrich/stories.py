@@ -599,7 +599,7 @@ class StoryStateCache:
     few times the candidates of one article (a state with its centroid and quote 4-grams is tens of KiB),
     so the enricher's memory stays flat however many stories pile up."""
 
-    def __init__(self, max_states: int = 4 * MAX_CANDIDATES) -> None:
+    def __init__(self, max_states: int = 2 * MAX_CANDIDATES) -> None:
         self._states: dict[str, tuple[int, StoryState]] = {}
         self._max_states = max_states
 
