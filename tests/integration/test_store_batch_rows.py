@@ -44,7 +44,9 @@ def _children(url: str, article_id: str) -> tuple[str, list[str], list[str], lis
         entities = conn.execute(
             "SELECT text FROM entities WHERE article_id = %s ORDER BY position", (article_id,)
         ).fetchall()
-        quotes = conn.execute("SELECT text FROM quotes WHERE article_id = %s ORDER BY position", (article_id,)).fetchall()
+        quotes = conn.execute(
+            "SELECT text FROM quotes WHERE article_id = %s ORDER BY position", (article_id,)
+        ).fetchall()
         topics = conn.execute("SELECT code, score FROM topics WHERE article_id = %s", (article_id,)).fetchall()
     assert title is not None
     return (
