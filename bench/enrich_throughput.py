@@ -224,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(load average at start {os.getloadavg()[0]:.1f}). Command: `.venv/bin/python bench/enrich_throughput.py`.",
         "Plain = `spacy.load(model).pipe(texts)`, tokens counted; Enricher = `Enricher.enrich_batch` with the real",
         "story store (fresh SQLite file / fresh Postgres database per run, embedded server on loopback).",
-        "Sides alternate (plain, then each store) in every repeat; the ratio is taken within each repeat.",
+        "Sides alternate in every repeat (plain first, then plain last, in turn); the ratio is taken within a repeat.",
         "",
         "| side | docs/s (median) | tok/s (median) | Enricher/plain per repeat | median ratio |",
         "|---|---|---|---|---|",
@@ -237,13 +237,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             tokens = 0
             sides: dict[str, list[float]] = {k: [] for k in kinds}
             for r in range(args.repeats):
-                seconds, tokens = plain_spacy(package, texts)
-                plain.append(seconds)
-                print(f"repeat {r}: plain {len(docs) / seconds:.2f} docs/s", file=sys.stderr, flush=True)
-                for kind in kinds:
-                    with story_store(kind, folder, postgres) as store:
-                        sides[kind].append(enrich_seconds(docs, store))
-                    print(f"repeat {r}: {kind} {len(docs) / sides[kind][-1]:.2f} docs/s", file=sys.stderr, flush=True)
+                # The order flips every repeat (plain first, then plain last) so a drift in the machine's
+                # load does not always favour the same side.
+                order = ["plain", *kinds] if r % 2 == 0 else [*kinds, "plain"]
+                for side in order:
+                    if side == "plain":
+                        seconds, tokens = plain_spacy(package, texts)
+                        plain.append(seconds)
+                    else:
+                        with story_store(side, folder, postgres) as store:
+                            seconds = enrich_seconds(docs, store)
+                        sides[side].append(seconds)
+                    print(f"repeat {r}: {side} {len(docs) / seconds:.2f} docs/s", file=sys.stderr, flush=True)
             med = statistics.median(plain) if plain else float("nan")
             lines.append(f"| plain spaCy | {len(docs) / med:.2f} | {tokens / med:.0f} | | |")
             for kind, runs in sides.items() if plain else ():

@@ -604,11 +604,15 @@ class StoryStateCache:
         self._max_states = max_states
 
     def stale(self, versions: Iterable[tuple[str, int]]) -> list[str]:
-        return [story_id for story_id, seq in versions if self._states.get(story_id, (None,))[0] != seq]
+        """The ids of ``versions`` to read again. Evicts here, before the caller reads and ``put``s them,
+        never in ``put``: a clear in the middle of filling would drop states the caller was told are
+        fresh (bounded memory; the next candidates are simply read again)."""
+        wanted = list(versions)
+        if len(self._states) + len(wanted) > self._max_states:
+            self._states.clear()
+        return [story_id for story_id, seq in wanted if self._states.get(story_id, (None,))[0] != seq]
 
     def put(self, story_id: str, seq: int, state: StoryState) -> None:
-        if len(self._states) >= self._max_states and story_id not in self._states:
-            self._states.clear()  # bounded memory; the next candidates are simply read again
         self._states[story_id] = (seq, state)
 
     def get(self, story_id: str) -> StoryState:
