@@ -1,11 +1,16 @@
-"""Enrichment throughput: Enricher.enrich_batch vs bare nlp.pipe on the same real articles and model.
+"""Enrichment throughput: the Enricher against plain ``spacy.load(model).pipe`` on the same real articles.
 
 Run: .venv/bin/python bench/enrich_throughput.py  -> bench/results/enrich_throughput.md
-     (--batch-sizes 8,32,64 for the sweep, --processes for the 1-vs-2-process run,
-      --quotes-before OLD_QUOTES.py to time an older quotes module on the same Docs in the same run)
-Texts: real news, read at run time from ../shared/eval/quotes/articles.jsonl.gz (PolNeAR, 1,008 US
-political articles; never copied here): a seeded sample of N_DOCS articles. Story state: an in-memory
-store per run; the 1-vs-2-process run uses one sqlite file shared by the processes.
+     --repeats N      pairs of alternating runs (plain, then each Enricher side)
+     --processes      also one process against two, as wall time of the whole batch
+     --memory N       RSS of one Enricher over N articles (the texts reused cyclically, new ids)
+     --components     cost of each spaCy component (the pipeline without it, same texts)
+
+Texts: real cleaned news read at run time from ../shared/eval/quotes/articles.jsonl.gz (never copied
+here): the first N_DOCS records by id. The plain side is what a user's script does: ``spacy.load`` of
+the same model, ``nlp.pipe`` over the texts, tokens counted. The Enricher side is the service's code
+with its real story store: a fresh SQLite file, or the embedded Postgres (a fresh database per run).
+Model loading and a warm-up batch are outside every clock.
 """
 
 from __future__ import annotations
@@ -13,202 +18,298 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gzip
-import importlib.util
+import importlib.metadata
 import json
 import multiprocessing
-import random
+import multiprocessing.synchronize
+import os
+import resource
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from spacy.tokens import Doc
+import psycopg
+import spacy
 
 from services.contracts.events import CleanedArticle, SourceRef
-from services.enrich.entities import EntityAnalysis, analyse_entities
 from services.enrich.nlp import load_pipeline
 from services.enrich.pipeline import Enricher
-from services.enrich.stories import InMemoryStoryStore
+from services.enrich.postgres_story_store import PostgresStoryStore
+from services.enrich.stories import StoryStore
 from services.enrich.story_store import SqliteStoryStore
 from services.enrich.taxonomy import load_taxonomy
+from services.localstack import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTICLES = ROOT.parent / "shared" / "eval" / "quotes" / "articles.jsonl.gz"
 OUT = ROOT / "bench" / "results" / "enrich_throughput.md"
-N_DOCS = 120
-REPEATS = 3  # bare and enrich runs alternate; the best of each is reported (the host is shared)
+MODEL = "en_core_web_sm"
+N_DOCS = 200
+BATCH = 32
+RETENTION = dt.timedelta(days=3650)
 
 
-def make_docs(n: int = N_DOCS) -> list[CleanedArticle]:
+def load_records() -> list[dict[str, str]]:
     with gzip.open(ARTICLES, "rt", encoding="utf-8") as f:
-        records = [json.loads(line) for line in f]
-    rng = random.Random(7)
+        return sorted((json.loads(line) for line in f), key=lambda r: r["id"])
+
+
+def articles(records: Sequence[dict[str, str]], n: int, prefix: str = "bench") -> list[CleanedArticle]:
+    """``n`` articles over ``records`` (cyclically: a reused text gets a new id, so it is a new article)."""
     out = []
-    for i, r in enumerate(rng.sample(records, k=n)):
+    for i in range(n):
+        r = records[i % len(records)]
         text = r["text"]
         out.append(
             CleanedArticle(
-                article_id=f"bench-{i:04d}",
-                source=SourceRef(uri=f"bench://{r['id']}", version="1", format="text", size=len(text), sha256="0"),
+                article_id=f"{prefix}-{i:06d}",
+                source=SourceRef(uri=f"bench://{i}", version="1", format="text", size=len(text), sha256="0"),
                 title=r["title"] or f"Bench article {i}",
                 text=text,
+                published_at=dt.date.fromisoformat(r["date"]) if r.get("date") else None,
                 word_count=len(text.split()),
-                ingested_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+                ingested_at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC),
             )
         )
     return out
 
 
-QuoteFn = Callable[[Doc, EntityAnalysis, str], Any]
+def model_name() -> str:
+    """The installed package of MODEL, as a user's script would load it (the wheel may carry a suffix)."""
+    installed = {ep.name for ep in importlib.metadata.entry_points(group="spacy_models")}
+    return MODEL if MODEL in installed else next(p for p in sorted(installed) if p.startswith(MODEL))
 
 
-def load_quote_extractor(path: Path) -> QuoteFn:
-    """``extract_quotes`` of another version of the quotes module (a single file, e.g. from git show)."""
-    spec = importlib.util.spec_from_file_location("quotes_before", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
-    spec.loader.exec_module(module)
-    extract = module.extract_quotes
-    return lambda doc, analysis, _text: extract(doc, analysis)
-
-
-def quote_stage_ms(docs: Sequence[Doc], analyses: Sequence[EntityAnalysis], texts: Sequence[str], fn: QuoteFn) -> float:
+def plain_spacy(package: str, texts: Sequence[str]) -> tuple[float, int]:
+    nlp = spacy.load(package)
+    list(nlp.pipe(texts[:BATCH]))  # warm-up
     t = time.perf_counter()
-    for doc, analysis, text in zip(docs, analyses, texts, strict=True):
-        fn(doc, analysis, text)
-    return 1000 * (time.perf_counter() - t) / len(docs)
-
-
-def bare(nlp_name: str, docs: list[CleanedArticle], batch_size: int) -> tuple[float, int]:
-    nlp = load_pipeline(nlp_name)
-    list(nlp.pipe([d.text for d in docs[:8]]))  # warm-up
-    t = time.perf_counter()
-    tokens = sum(len(doc) for doc in nlp.pipe((d.text for d in docs), batch_size=batch_size))
+    tokens = sum(len(doc) for doc in nlp.pipe(texts, batch_size=BATCH))
     return time.perf_counter() - t, tokens
 
 
-def enriched(nlp_name: str, docs: list[CleanedArticle], batch_size: int) -> tuple[float, list[float]]:
-    nlp = load_pipeline(nlp_name)
-    enricher = Enricher(nlp=nlp, taxonomy=load_taxonomy(None), stories=InMemoryStoryStore(), batch_size=batch_size)
-    enricher.enrich_batch(docs[:8])
-    enricher.stories = InMemoryStoryStore()
-    per_doc: list[float] = []
+def enrich_seconds(docs: Sequence[CleanedArticle], stories: StoryStore) -> float:
+    enricher = Enricher(nlp=load_pipeline(MODEL), taxonomy=load_taxonomy(None), stories=stories, batch_size=BATCH)
+    warm = articles([{"text": d.text, "title": d.title, "date": ""} for d in docs[:BATCH]], BATCH, "warm")
+    enricher.enrich_batch(warm)
     t = time.perf_counter()
-    for i in range(0, len(docs), batch_size):
-        chunk = docs[i : i + batch_size]
-        t0 = time.perf_counter()
-        enricher.enrich_batch(chunk)
-        per_doc += [(time.perf_counter() - t0) / len(chunk)] * len(chunk)
-    return time.perf_counter() - t, per_doc
-
-
-def _proc(args: tuple[list[CleanedArticle], str]) -> float:
-    docs, db = args
-    enricher = Enricher(nlp=load_pipeline("en_core_web_sm"), taxonomy=load_taxonomy(None), stories=SqliteStoryStore(db))
-    t = time.perf_counter()
-    for i in range(0, len(docs), 32):
-        enricher.enrich_batch(docs[i : i + 32])
+    for i in range(0, len(docs), BATCH):
+        enricher.enrich_batch(docs[i : i + BATCH])
     return time.perf_counter() - t
 
 
-def processes(docs: list[CleanedArticle], n: int, db: str) -> float:
-    parts = [docs[i::n] for i in range(n)]
+class Postgres:
+    def __init__(self, folder: Path) -> None:
+        self.server = EmbeddedPostgres(folder / "pgdata")
+        self._n = 0
+
+    def fresh(self) -> str:
+        self._n += 1
+        name = f"bench_{os.getpid()}_{self._n}"
+        admin = self.server.database_url
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = psycopg.conninfo.make_conninfo(admin, dbname=name)
+        PostgresStoryStore(url, retention=RETENTION).migrate()
+        return url
+
+
+@contextmanager
+def story_store(kind: str, folder: Path, postgres: Postgres | None, url: str | None = None) -> Iterator[StoryStore]:
+    if kind == "sqlite":
+        with SqliteStoryStore(Path(url) if url else folder / f"stories-{time.monotonic_ns()}.sqlite3") as store:
+            yield store
+    else:
+        assert postgres is not None or url is not None
+        with PostgresStoryStore(url or postgres.fresh(), retention=RETENTION) as pg:  # type: ignore[union-attr]
+            yield pg
+
+
+def _worker(
+    docs: list[CleanedArticle], kind: str, where: str, barrier: multiprocessing.synchronize.Barrier, out: Any
+) -> None:
+    enricher = Enricher(nlp=load_pipeline(MODEL), taxonomy=load_taxonomy(None), stories=_open(kind, where))
+    enricher.enrich_batch(articles([{"text": docs[0].text, "title": "w", "date": ""}], 1, f"warm{os.getpid()}"))
+    barrier.wait()
+    for i in range(0, len(docs), BATCH):
+        enricher.enrich_batch(docs[i : i + BATCH])
+    out.put(time.time())
+
+
+def _open(kind: str, where: str) -> StoryStore:
+    return SqliteStoryStore(where) if kind == "sqlite" else PostgresStoryStore(where, retention=RETENTION)
+
+
+def processes_wall(docs: list[CleanedArticle], n: int, kind: str, where: str) -> float:
+    """Wall time from the moment every process has loaded its pipeline until the last one finishes."""
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(n) as pool:
-        # Wall time of the slowest worker (each loads its own pipeline before its clock starts).
-        return max(pool.map(_proc, [(p, db) for p in parts]))
+    barrier = ctx.Barrier(n + 1)
+    done: Any = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(docs[i::n], kind, where, barrier, done)) for i in range(n)]
+    for p in procs:
+        p.start()
+    barrier.wait()
+    started = time.time()
+    ends = [done.get(timeout=3600) for _ in procs]
+    for p in procs:
+        p.join()
+    return float(max(ends)) - started
 
 
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(q * len(s)))]
+def rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory_run(records: Sequence[dict[str, str]], n: int, folder: Path) -> list[tuple[int, float]]:
+    with SqliteStoryStore(folder / "memory.sqlite3") as store:
+        enricher = Enricher(nlp=load_pipeline(MODEL), taxonomy=load_taxonomy(None), stories=store)
+        docs = articles(records, n, "mem")
+        points = [(0, rss_mib())]
+        for i in range(0, n, BATCH):
+            enricher.enrich_batch(docs[i : i + BATCH])
+            done = min(n, i + BATCH)
+            if done % 320 == 0 or done == n:
+                points.append((done, rss_mib()))
+                print(f"memory: {done} articles, {points[-1][1]:.0f} MiB", file=sys.stderr, flush=True)
+    return points
+
+
+def component_costs(package: str, texts: Sequence[str]) -> list[tuple[str, float]]:
+    """Seconds of ``nlp.pipe`` over ``texts`` with everything, and without each component."""
+    out: list[tuple[str, float]] = []
+    full = spacy.load(package)
+    for name in ["(none)", *full.pipe_names]:
+        nlp = spacy.load(package, exclude=[] if name == "(none)" else [name])
+        list(nlp.pipe(texts[:8]))
+        t = time.perf_counter()
+        for _ in nlp.pipe(texts, batch_size=BATCH):
+            pass
+        out.append((name, time.perf_counter() - t))
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--batch-sizes", default="32")
-    ap.add_argument("--repeats", type=int, default=REPEATS)
-    ap.add_argument("--processes", action="store_true", help="also time 1 vs 2 processes at batch 32")
-    ap.add_argument("--quotes-before", type=Path, help="an older quotes module to time on the same Docs")
-    ap.add_argument("--no-write", action="store_true")
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--docs", type=int, default=N_DOCS)
+    ap.add_argument("--processes", action="store_true")
+    ap.add_argument("--memory", type=int, default=0)
+    ap.add_argument("--components", action="store_true")
+    ap.add_argument("--stores", default="sqlite,postgres")
+    ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     if not ARTICLES.is_file():
         print(f"error: real articles not found at {ARTICLES}", file=sys.stderr)
         return 2
-    docs = make_docs()
-    words = sum(d.word_count for d in docs)
+    records = load_records()
+    docs = articles(records, args.docs)
+    texts = [d.text for d in docs]
+    package = model_name()
+    kinds = [k for k in args.stores.split(",") if k]
     lines = [
-        "# Enrich throughput",
+        "# Enrich throughput: the Enricher against plain spaCy",
         "",
-        f"{len(docs)} real news articles ({words} words; a seeded sample of PolNeAR, read at run time from",
-        f"../shared/eval), en_core_web_sm 3.8.0, CPU count {multiprocessing.cpu_count()}.",
-        "Command: `.venv/bin/python bench/enrich_throughput.py`.",
-        f"Bare `nlp.pipe` and `Enricher.enrich_batch` runs alternate {args.repeats} times per batch size; each",
-        "column is the best run.",
+        f"{len(docs)} real cleaned news articles ({sum(d.word_count for d in docs)} words; the first by id of",
+        f"../shared/eval/quotes, read at run time), model {package} {spacy.load(package).meta['version']},",
+        f"spaCy {importlib.metadata.version('spacy')}, batch {BATCH}, {os.cpu_count()} CPUs shared with other sessions",
+        f"(load average at start {os.getloadavg()[0]:.1f}). Command: `.venv/bin/python bench/enrich_throughput.py`.",
+        "Plain = `spacy.load(model).pipe(texts)`, tokens counted; Enricher = `Enricher.enrich_batch` with the real",
+        "story store (fresh SQLite file / fresh Postgres database per run, embedded server on loopback).",
+        "Sides alternate in every repeat (plain first, then plain last, in turn); the ratio is taken within a repeat.",
         "",
-        "| batch | bare docs/s | bare tok/s | enrich docs/s | enrich tok/s | enrich/bare | p50 ms/doc | p95 ms/doc |",
-        "|---|---|---|---|---|---|---|---|",
+        "| side | docs/s (median) | tok/s (median) | Enricher/plain per repeat | median ratio |",
+        "|---|---|---|---|---|",
     ]
-    for bs in (int(b) for b in args.batch_sizes.split(",") if b):
-        tb, te, tokens, per_doc = float("inf"), float("inf"), 0, []
-        for _ in range(args.repeats):
-            b, tokens = bare("en_core_web_sm", docs, bs)
-            e, times = enriched("en_core_web_sm", docs, bs)
-            tb = min(tb, b)
-            if e < te:
-                te, per_doc = e, times
-        lines.append(
-            f"| {bs} | {len(docs) / tb:.1f} | {tokens / tb:.0f} | {len(docs) / te:.1f} | {tokens / te:.0f} | "
-            f"{tb / te:.2f} | {1000 * statistics.median(per_doc):.1f} | {1000 * pct(per_doc, 0.95):.1f} |"
-        )
-        print(lines[-1], flush=True)
-    lines += ["", "Per-doc latency is the batch's wall time divided by its size (docs in a batch finish together)."]
-    if args.quotes_before is not None:
-        from services.enrich.quotes import extract_quotes
-
-        nlp = load_pipeline("en_core_web_sm")
-        parsed = list(nlp.pipe((d.text for d in docs), batch_size=32))
-        analyses = [analyse_entities(doc, title=d.title) for doc, d in zip(parsed, docs, strict=True)]
-        before_fn = load_quote_extractor(args.quotes_before)
-        texts = [d.text for d in docs]
-        after_ms, before_ms = float("inf"), float("inf")
-        for _ in range(args.repeats):
-            before_ms = min(before_ms, quote_stage_ms(parsed, analyses, texts, before_fn))
-            after_ms = min(
-                after_ms, quote_stage_ms(parsed, analyses, texts, lambda d, a, t: extract_quotes(d, a, text=t))
-            )
-        lines += [
-            "",
-            "## Quote extraction alone (same parsed Docs and entity analyses, alternating, best of each)",
-            "",
-            "| quotes module | ms/doc |",
-            "|---|---|",
-            f"| before (`{args.quotes_before.name}`) | {before_ms:.2f} |",
-            f"| now (`services/enrich/quotes/`) | {after_ms:.2f} |",
-        ]
-        print("\n".join(lines[-4:]), flush=True)
-    if args.processes:
-        with tempfile.TemporaryDirectory() as tmp:
-            t1 = processes(docs, 1, str(Path(tmp) / "one.sqlite3"))
-            t2 = processes(docs, 2, str(Path(tmp) / "two.sqlite3"))
-        lines += [
-            "",
-            "## Processes (batch 32, shared sqlite story store, each process its own pipeline)",
-            "",
-            "| processes | wall s | docs/s | speed-up |",
-            "|---|---|---|---|",
-            f"| 1 | {t1:.2f} | {len(docs) / t1:.1f} | 1.00 |",
-            f"| 2 | {t2:.2f} | {len(docs) / t2:.1f} | {t1 / t2:.2f} |",
-        ]
+    with tempfile.TemporaryDirectory(prefix="newsflow-bench-") as tmp:
+        folder = Path(tmp)
+        postgres = Postgres(folder) if "postgres" in kinds or args.processes else None
+        try:
+            plain: list[float] = []
+            tokens = 0
+            sides: dict[str, list[float]] = {k: [] for k in kinds}
+            for r in range(args.repeats):
+                # The order flips every repeat (plain first, then plain last) so a drift in the machine's
+                # load does not always favour the same side.
+                order = ["plain", *kinds] if r % 2 == 0 else [*kinds, "plain"]
+                for side in order:
+                    if side == "plain":
+                        seconds, tokens = plain_spacy(package, texts)
+                        plain.append(seconds)
+                    else:
+                        with story_store(side, folder, postgres) as store:
+                            seconds = enrich_seconds(docs, store)
+                        sides[side].append(seconds)
+                    print(f"repeat {r}: {side} {len(docs) / seconds:.2f} docs/s", file=sys.stderr, flush=True)
+            med = statistics.median(plain) if plain else float("nan")
+            lines.append(f"| plain spaCy | {len(docs) / med:.2f} | {tokens / med:.0f} | | |")
+            for kind, runs in sides.items() if plain else ():
+                ratios = [p / e for p, e in zip(plain, runs, strict=True)]
+                m = statistics.median(runs)
+                lines.append(
+                    f"| Enricher, {kind} story store | {len(docs) / m:.2f} | {tokens / m:.0f} | "
+                    f"{', '.join(f'{x:.2f}' for x in ratios)} | {statistics.median(ratios):.2f} |"
+                )
+            print("\n".join(lines[-len(sides) - 1 :]), flush=True)
+            if args.processes:
+                lines += [
+                    "",
+                    "## One process against two (wall time of the whole batch)",
+                    "",
+                    "Each process loads its pipeline first; the clock runs from when all have loaded until the last",
+                    "finishes its half (articles dealt alternately). Story store shared by the processes.",
+                    "",
+                    "| story store | 1 process s | 2 processes s | speed-up |",
+                    "|---|---|---|---|",
+                ]
+                for kind in kinds:
+                    one: list[float] = []
+                    two: list[float] = []
+                    for r in range(max(1, args.repeats - 1)):
+                        for n, acc in ((1, one), (2, two)):
+                            where = str(folder / f"p{r}-{n}.sqlite3") if kind == "sqlite" else postgres.fresh()  # type: ignore[union-attr]
+                            acc.append(processes_wall(docs, n, kind, where))
+                            print(f"processes {kind} {n}: {acc[-1]:.1f}s", file=sys.stderr, flush=True)
+                    a, b = statistics.median(one), statistics.median(two)
+                    lines.append(f"| {kind} | {a:.1f} | {b:.1f} | {a / b:.2f} |")
+            if args.components:
+                costs = component_costs(package, texts)
+                base = costs[0][1]
+                lines += [
+                    "",
+                    "## What each spaCy component costs (plain `nlp.pipe`, the same texts, without it)",
+                    "",
+                    "| excluded | s | share of the full pipeline |",
+                    "|---|---|---|",
+                    *[f"| {n} | {s:.1f} | {1 - s / base:+.0%} |" for n, s in costs],
+                ]
+            if args.memory:
+                points = memory_run(records, args.memory, folder)
+                lines += [
+                    "",
+                    f"## RSS of one Enricher over {args.memory} articles (SQLite story store; texts reused, new ids)",
+                    "",
+                    "| articles | RSS MiB |",
+                    "|---|---|",
+                    *[f"| {n} | {m:.0f} |" for n, m in points],
+                    "",
+                    f"Peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB.",
+                ]
+        finally:
+            if postgres is not None:
+                postgres.server.stop()
     lines.append("")
     print("\n".join(lines))
-    if not args.no_write:
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text("\n".join(lines))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
     return 0
 
 

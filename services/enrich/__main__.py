@@ -38,7 +38,7 @@ def main() -> None:
     settings = EnrichSettings()
     stop, health = start_process(Stage.ENRICH, settings)
     enricher = Enricher(
-        nlp=load_pipeline(settings.spacy_model),
+        nlp=load_pipeline(settings.spacy_model, exclude=settings.spacy_exclude),
         taxonomy=load_taxonomy(settings.taxonomy_path),
         stories=build_story_store(settings),
         batch_size=settings.enrich_batch_size,

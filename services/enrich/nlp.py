@@ -10,6 +10,9 @@ Components kept, and why (``en_core_web_sm``: tok2vec, tagger, parser, attribute
   based and costs a few percent of pipeline time, so keeping it is cheaper than a second pass.
 
 Nothing else is added; ``senter`` is not enabled because the parser already sets sentence boundaries.
+``tok2vec`` is the shared encoder of the tagger and the parser. So by default nothing is excluded;
+``EnrichSettings.spacy_exclude`` drops components of another model that nothing here reads (what each
+costs: ``bench/enrich_throughput.py --components``, results in ``bench/results/enrich_throughput.md``).
 """
 
 from __future__ import annotations
@@ -51,8 +54,9 @@ def _newline_boundaries(doc: Doc) -> Doc:
 def load_pipeline(model: str = "en_core_web_sm", *, exclude: tuple[str, ...] = ()) -> Language:
     """Load ``model`` (package name or path) with the components enrich needs.
 
-    ``exclude`` lets benchmarks or callers drop more components; by default nothing is excluded
-    because every component of the small English pipeline is used (see module docstring).
+    ``exclude`` (the ``SPACY_EXCLUDE`` setting) names components not to load at all (neither their
+    weights nor their time); by default nothing is excluded because every component of the small
+    English pipeline is used (see module docstring).
     """
     kwargs: dict[str, Any] = {"exclude": list(exclude)}
     try:

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from services.contracts.events import CleanedArticle, EnrichedArticle, EnrichmentInfo, Quote
+from services.contracts.events import CleanedArticle, EnrichedArticle, EnrichmentInfo, Quote, Topic
 from services.enrich import ENRICHER_VERSION
 from services.enrich.entities import EntityAnalysis, analyse_entities
 from services.enrich.nlp import model_identity
 from services.enrich.quotes import extract_quotes
-from services.enrich.stories import StoryFeatures, StoryStore, extract_features
+from services.enrich.stories import StoryFeatures, StoryStore, assign_stories, extract_features
 from services.enrich.taxonomy import Taxonomy
 from services.enrich.topic_model import TopicModel, load_topic_model
 from services.enrich.topics import assign_topics, keyphrases, score_topics
@@ -77,31 +78,51 @@ class Enricher:
             topic_model=self.topic_model.name if self.topic_model else None,
             topic_model_version=self.topic_model.version if self.topic_model else None,
         )
+        parts: list[_Parts] = []
+        # Inside a memory zone the strings and vocabulary entries the batch adds are freed when it
+        # ends, so a long-running enricher stays at a flat RSS (every Doc is consumed inside it).
+        with self.nlp.memory_zone():
+            docs = self.nlp.pipe((a.text for a in articles), batch_size=self.batch_size)
+            for article, doc in zip(articles, docs, strict=True):
+                title = article.title if not article.standfirst else f"{article.title}\n{article.standfirst}"
+                analysis = analyse_entities(doc, title=title)
+                quotes = extract_quotes(doc, analysis, text=article.text)
+                topics = (
+                    assign_topics(title, article.text, self.taxonomy, self.topic_model)
+                    if self.topic_model
+                    else score_topics(title, article.text, self.taxonomy)
+                )
+                phrases = keyphrases(doc, analysis)
+                features = story_features(article, doc, analysis, quotes)
+                parts.append(_Parts(article, analysis, quotes, topics, phrases, features))
+        # One story transaction for the batch, in input order, after the parses (the lock is not held
+        # while spaCy runs).
+        decisions = assign_stories(self.stories, [p.features for p in parts])
         out: list[EnrichedArticle] = []
-        docs = self.nlp.pipe((a.text for a in articles), batch_size=self.batch_size)
-        for article, doc in zip(articles, docs, strict=True):
-            title = article.title if not article.standfirst else f"{article.title}\n{article.standfirst}"
-            analysis = analyse_entities(doc, title=title)
-            quotes = extract_quotes(doc, analysis, text=article.text)
-            topics = (
-                assign_topics(title, article.text, self.taxonomy, self.topic_model)
-                if self.topic_model
-                else score_topics(title, article.text, self.taxonomy)
-            )
-            phrases = keyphrases(doc, analysis)
-            features = story_features(article, doc, analysis, quotes)
-            decision = self.stories.assign(features)
-            fields = article.model_dump(exclude={"schema_version"})
+        for part, decision in zip(parts, decisions, strict=True):
+            fields = part.article.model_dump(exclude={"schema_version"})
             out.append(
                 EnrichedArticle(
                     **fields,
-                    entities=analysis.entities,
-                    quotes=quotes,
-                    topics=topics,
-                    keyphrases=phrases,
+                    entities=part.analysis.entities,
+                    quotes=part.quotes,
+                    topics=part.topics,
+                    keyphrases=part.keyphrases,
                     story_id=decision.story_id,
                     enrichment=info,
-                    values=analysis.values,
+                    values=part.analysis.values,
                 )
             )
         return out
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What one article's parse produced, kept until its story is assigned with the batch's."""
+
+    article: CleanedArticle
+    analysis: EntityAnalysis
+    quotes: list[Quote]
+    topics: list[Topic]
+    keyphrases: list[str]
+    features: StoryFeatures

@@ -7,7 +7,7 @@ found a story (the second sees the first's committed story and joins it) nor los
 The lock is held from the first read to the commit, so one consumer group assigns one article at a
 time whatever its replica count (bench/results/story_state.md has the cost; spaCy runs outside it).
 
-Per article: one statement for the lock, one each for redelivery, quote hits, keyed candidates,
+Per batch one statement for the lock and one commit; per article one each for redelivery, quote hits, keyed candidates,
 candidate versions, document-frequency changes and the document count, then one pipelined write; no
 per-article reload. Candidate states are cached by story id and version (``seq``): a state is read again
 only when another replica (or this one) changed it since. Document frequencies are cached too and kept
@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from services.enrich.stories import (
     Assignment,
@@ -78,19 +78,24 @@ class PostgresStoryStore:
         self.close()
 
     def assign(self, features: StoryFeatures) -> Decision:
+        return self.assign_batch([features])[0]
+
+    def assign_batch(self, features: Sequence[StoryFeatures]) -> list[Decision]:
+        """Assign in order inside one locked transaction: one lock, one commit per batch."""
         try:
             with self._db.transaction() as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (ASSIGNMENT_LOCK_KEY,))
                 self._conn = conn
-                decision = assign_story(self, features)
+                decisions = [assign_story(self, f) for f in features]
         except BaseException:
             self._cache.clear()
+            self._doc_freq.watermark = None  # it may hold frequencies that were rolled back
             raise
         finally:
             self._conn = None
         if time.monotonic() - self._last_prune >= self._prune_interval_s:
             self.prune()
-        return decision
+        return decisions
 
     def prune(self) -> int:
         """Delete the stories not updated within the retention; return how many."""

@@ -11,6 +11,10 @@ from services.runtime.settings import ServiceSettings
 class EnrichSettings(ServiceSettings):
     enrich_group_id: str = "newsflow-enrich"
     spacy_model: str = "en_core_web_sm"
+    # spaCy components not loaded (SPACY_EXCLUDE='["lemmatizer"]'). Empty: every component of the small
+    # English pipeline feeds something enrich emits (services/enrich/nlp.py says which, and what each
+    # costs); a model with extra components (e.g. senter, textcat) can drop them here.
+    spacy_exclude: tuple[str, ...] = ()
     # nlp.pipe batch size; see bench/results/enrich_throughput.md for how it was chosen.
     enrich_batch_size: int = 32
     taxonomy_path: Path | None = None  # default: the packaged IPTC Media Topics subset

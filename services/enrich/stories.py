@@ -36,11 +36,12 @@ import datetime as dt
 import hashlib
 import json
 import math
+import operator
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.tokens import Doc
@@ -208,6 +209,23 @@ def shingles(text: str) -> set[int]:
     }
 
 
+class _IdfTable(dict[str, float]):
+    """IDF per term, computed once per article on first use: the same terms recur across every
+    candidate's centroid, and a dict lookup from C (``map(table.__getitem__, ...)``) costs a fraction of
+    a Python call per term."""
+
+    def __init__(self, idf: Callable[[str], float]) -> None:
+        super().__init__()
+        self._idf = idf
+
+    def __missing__(self, term: str) -> float:
+        value = self[term] = self._idf(term)
+        return value
+
+    def __call__(self, term: str) -> float:
+        return self[term]
+
+
 @dataclass(frozen=True)
 class _Weights:
     """An article's IDF-weighted terms and their norm, computed once per article, not per candidate."""
@@ -216,31 +234,24 @@ class _Weights:
     norm: float
 
 
-def _weights(terms: Mapping[str, float], idf: Callable[[str], float]) -> _Weights:
-    weighted = {t: v * idf(t) for t, v in terms.items()}
-    return _Weights(weighted, math.sqrt(sum(w * w for w in weighted.values())))
+def _weights(terms: Mapping[str, float], idf: _IdfTable) -> _Weights:
+    weighted = dict(zip(terms, map(operator.mul, terms.values(), map(idf.__getitem__, terms)), strict=True))
+    return _Weights(weighted, math.hypot(*weighted.values()))
 
 
-def _cosine(a: Mapping[str, float], b: Mapping[str, float], idf: Callable[[str], float], wa: _Weights) -> float:
+def _cosine(a: Mapping[str, float], b: Mapping[str, float], idf: _IdfTable, wa: _Weights) -> float:
     if not a or not b:
         return 0.0
-    small, large = (a, b) if len(a) <= len(b) else (b, a)
-    dot = sum(wa.weights[t] * idf(t) * b[t] for t in small if t in large)
-    nb = math.sqrt(sum((v * idf(t)) ** 2 for t, v in b.items()))
-    return dot / (wa.norm * nb) if wa.norm and nb else 0.0
+    common = a.keys() & b.keys()
+    if not common or not wa.norm:
+        return 0.0
+    dot = math.fsum(wa.weights[t] * idf[t] * b[t] for t in common)
+    nb = math.hypot(*map(operator.mul, b.values(), map(idf.__getitem__, b)))
+    return dot / (wa.norm * nb) if nb else 0.0
 
 
-def _memoised(idf: Callable[[str], float]) -> Callable[[str], float]:
-    """IDF per term once per article: the same terms recur across every candidate's centroid."""
-    known: dict[str, float] = {}
-
-    def cached(term: str) -> float:
-        value = known.get(term)
-        if value is None:
-            value = known[term] = idf(term)
-        return value
-
-    return cached
+def _memoised(idf: Callable[[str], float]) -> _IdfTable:
+    return idf if isinstance(idf, _IdfTable) else _IdfTable(idf)
 
 
 def _weighted_jaccard(a: Iterable[str], b: Iterable[str], idf: Callable[[str], float]) -> float:
@@ -338,12 +349,11 @@ def echo_count(f: StoryFeatures, s: StoryState, quote_hits: int) -> int:
 
 def similarity(f: StoryFeatures, s: StoryState, idf: Callable[[str], float], quote_hits: int = 0) -> float | None:
     """Score in 0..1, or None when a hard gate rules the story out."""
-    return _similarity(f, s, idf, quote_hits, _weights(f.terms, idf))
+    table = _memoised(idf)
+    return _similarity(f, s, table, quote_hits, _weights(f.terms, table))
 
 
-def _similarity(
-    f: StoryFeatures, s: StoryState, idf: Callable[[str], float], quote_hits: int, wa: _Weights
-) -> float | None:
+def _similarity(f: StoryFeatures, s: StoryState, idf: _IdfTable, quote_hits: int, wa: _Weights) -> float | None:
     if _gated(f, s):
         return None
     text = _cosine(f.terms, s.terms, idf, wa)
@@ -362,11 +372,11 @@ def choose_story(
 ) -> Decision:
     """Join the best-scoring candidate that passes ``JOIN_THRESHOLD``, else found ``story-<article_id>``."""
     hits = quote_hits or {}
-    idf = _memoised(idf)
-    wa = _weights(f.terms, idf)
+    table = _memoised(idf)
+    wa = _weights(f.terms, table)
     best: tuple[float, str] | None = None
     for s in candidates:
-        score = _similarity(f, s, idf, hits.get(s.story_id, 0), wa)
+        score = _similarity(f, s, table, hits.get(s.story_id, 0), wa)
         if score is None or score < JOIN_THRESHOLD:
             continue
         # Ties break on story id so the choice never depends on candidate order.
@@ -471,10 +481,12 @@ def assign_story(port: StoryStatePort, features: StoryFeatures) -> Decision:
     ids = set(hits) | port.stories_with_keys(features.entities | features.places)
     candidates = port.recent_states(ids, MAX_CANDIDATES) if ids else []
     # Document frequencies for every term either side of a comparison uses: the article's and the
-    # candidate centroids' (a story term missing here would get the maximum IDF and skew norms).
+    # centroids' of the candidates the time gates leave (a story term missing here would get the
+    # maximum IDF and skew norms; a gated candidate is never scored, so its terms are not needed).
     terms = set(features.terms)
     for c in candidates:
-        terms.update(c.terms)
+        if not _gated(features, c):
+            terms.update(c.terms)
     doc_freq, n_docs = port.doc_freq(terms)
     decision = choose_story(features, candidates, idf_function(doc_freq, n_docs), hits)
     if decision.joined:
@@ -489,6 +501,22 @@ class StoryStore(Protocol):
     """Where story state lives; ``assign`` must be atomic with respect to other writers."""
 
     def assign(self, features: StoryFeatures) -> Decision: ...
+
+
+@runtime_checkable
+class BatchStoryStore(StoryStore, Protocol):
+    """A store that assigns a batch in one transaction: ``assign_story`` per article, in order, and
+    one commit (one write-lock hold and one WAL flush per batch instead of per article). The result is
+    the same as ``assign`` called in order; other writers see the whole batch or none of it."""
+
+    def assign_batch(self, features: Sequence[StoryFeatures]) -> list[Decision]: ...
+
+
+def assign_stories(store: StoryStore, features: Sequence[StoryFeatures]) -> list[Decision]:
+    """Assign ``features`` in order, in one transaction where the store can."""
+    if isinstance(store, BatchStoryStore):
+        return store.assign_batch(features)
+    return [store.assign(f) for f in features]
 
 
 class InMemoryStoryStore:
@@ -509,6 +537,9 @@ class InMemoryStoryStore:
 
     def assign(self, features: StoryFeatures) -> Decision:
         return assign_story(self, features)
+
+    def assign_batch(self, features: Sequence[StoryFeatures]) -> list[Decision]:
+        return [assign_story(self, f) for f in features]
 
     # -- the port --------------------------------------------------------------------------------
 
@@ -564,18 +595,24 @@ class InMemoryStoryStore:
 class StoryStateCache:
     """Parsed candidate states by story id and version (``seq``, bumped at every update), so a store
     reads and parses again only the candidates another writer (or this one) changed since. ``merge``
-    mutates cached states in place: a store clears the cache when its transaction fails."""
+    mutates cached states in place: a store clears the cache when its transaction fails. Bounded at a
+    few times the candidates of one article (a state with its centroid and quote 4-grams is tens of KiB),
+    so the enricher's memory stays flat however many stories pile up."""
 
-    def __init__(self, max_states: int = 20_000) -> None:
+    def __init__(self, max_states: int = 2 * MAX_CANDIDATES) -> None:
         self._states: dict[str, tuple[int, StoryState]] = {}
         self._max_states = max_states
 
     def stale(self, versions: Iterable[tuple[str, int]]) -> list[str]:
-        return [story_id for story_id, seq in versions if self._states.get(story_id, (None,))[0] != seq]
+        """The ids of ``versions`` to read again. Evicts here, before the caller reads and ``put``s them,
+        never in ``put``: a clear in the middle of filling would drop states the caller was told are
+        fresh (bounded memory; the next candidates are simply read again)."""
+        wanted = list(versions)
+        if len(self._states) + len(wanted) > self._max_states:
+            self._states.clear()
+        return [story_id for story_id, seq in wanted if self._states.get(story_id, (None,))[0] != seq]
 
     def put(self, story_id: str, seq: int, state: StoryState) -> None:
-        if len(self._states) >= self._max_states and story_id not in self._states:
-            self._states.clear()  # bounded memory; the next candidates are simply read again
         self._states[story_id] = (seq, state)
 
     def get(self, story_id: str) -> StoryState:
@@ -591,7 +628,7 @@ class DocFreqCache:
     ``watermark`` (by any writer), then reads the terms it has never looked up. Writers hold the store's
     write lock from stamping to commit, so no change can commit behind the watermark."""
 
-    def __init__(self, max_terms: int = 1_000_000) -> None:
+    def __init__(self, max_terms: int = 300_000) -> None:
         self.watermark: int | None = None  # None: not yet read from the store
         self._df: dict[str, int] = {}
         self._max_terms = max_terms

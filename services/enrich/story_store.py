@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from services.enrich.stories import (
@@ -79,6 +79,7 @@ class SqliteStoryStore:
         self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
         _enable_wal(self._conn, timeout)
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA cache_size=-65536")
         self._conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         self._conn.executescript(_SCHEMA)
         self._add_doc_freq_seq()
@@ -114,15 +115,22 @@ class SqliteStoryStore:
         return str(row[0]) if row else None
 
     def assign(self, features: StoryFeatures) -> Decision:
+        return self.assign_batch([features])[0]
+
+    def assign_batch(self, features: Sequence[StoryFeatures]) -> list[Decision]:
+        """Assign in order inside one ``BEGIN IMMEDIATE`` transaction: each article sees the ones
+        before it (same connection), other processes see all of them or none, and the commit (the WAL
+        write, most of an article's cost when committed one by one) happens once per batch."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            decision = assign_story(self, features)
+            decisions = [assign_story(self, f) for f in features]
             conn.execute("COMMIT")
-            return decision
+            return decisions
         except BaseException:
             conn.execute("ROLLBACK")
             self._cache.clear()  # merge may have changed a cached state that was not committed
+            self._doc_freq_cache.watermark = None  # it may hold frequencies that were rolled back
             raise
 
     # -- the port (called inside ``assign``'s transaction) ------------------------------------------

@@ -91,6 +91,60 @@ def _migrations() -> list[tuple[str, str]]:
     return [(entry.name.removesuffix(".sql"), entry.read_text(encoding="utf-8")) for entry in files]
 
 
+_UPSERT_ARTICLE = """
+    INSERT INTO articles (article_id, schema_version, title, standfirst, body, author, url,
+        published_at, language, word_count, duplicate_of, story_id, enricher_version, model,
+        ingested_at, enriched_at, event, trace_id)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (article_id) DO UPDATE SET
+        schema_version = EXCLUDED.schema_version, title = EXCLUDED.title,
+        standfirst = EXCLUDED.standfirst, body = EXCLUDED.body, author = EXCLUDED.author,
+        url = EXCLUDED.url, published_at = EXCLUDED.published_at, language = EXCLUDED.language,
+        word_count = EXCLUDED.word_count, duplicate_of = EXCLUDED.duplicate_of,
+        story_id = EXCLUDED.story_id, enricher_version = EXCLUDED.enricher_version,
+        model = EXCLUDED.model, ingested_at = EXCLUDED.ingested_at,
+        enriched_at = EXCLUDED.enriched_at, event = EXCLUDED.event, stored_at = now(),
+        trace_id = COALESCE(EXCLUDED.trace_id, articles.trace_id)
+    WHERE articles.enriched_at <= EXCLUDED.enriched_at
+    RETURNING article_id
+"""
+
+
+def article_row(article: EnrichedArticle, trace: Trace | None) -> tuple[object, ...]:
+    return (
+        article.article_id,
+        article.schema_version,
+        article.title,
+        article.standfirst,
+        article.text,
+        article.author,
+        article.url,
+        article.published_at,
+        article.language,
+        article.word_count,
+        article.duplicate_of,
+        article.story_id,
+        article.enrichment.enricher_version,
+        article.enrichment.model,
+        article.ingested_at,
+        article.enrichment.enriched_at,
+        Jsonb(article.model_dump(mode="json")),
+        None if trace is None else trace.trace_id,
+    )
+
+
+def _insert_columns(
+    cur: psycopg.Cursor[tuple[object, ...]], target: str, types: Sequence[str], rows: Sequence[Sequence[object]]
+) -> None:
+    """Insert ``rows`` into ``target`` ("table (columns)") in one statement: one array per column,
+    ``unnest``-ed by the server, so a batch's child rows cost one statement, not one per row."""
+    if not rows:
+        return
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    arrays = ", ".join(f"%s::{t}[]" for t in types)
+    cur.execute(f"INSERT INTO {target} SELECT * FROM unnest({arrays})", columns)
+
+
 class Repository:
     def __init__(self, database_url: str) -> None:
         self._url = database_url
@@ -140,9 +194,9 @@ class Repository:
             # Pipeline mode sends the statements without waiting for each reply: one round trip
             # per sync point instead of one per statement.
             with metrics.STORE_TRANSACTION_SECONDS.time(), conn.transaction(), conn.pipeline():
-                touched: set[str] = set()
-                for article in articles:
-                    touched |= self._upsert_article(conn, without_nul(article), traces.articles.get(article.article_id))
+                current = self._without_outdated_versions(conn, [without_nul(a) for a in articles])
+                touched = self._upsert_articles(conn, current, traces)
+                touched |= self._supersede_older_versions(conn, current)
                 for dead_letter in dead_letters:
                     self._insert_dead_letter(
                         conn, without_nul(dead_letter), traces.dead_letters.get(dead_letter.dead_letter_id)
@@ -155,172 +209,170 @@ class Repository:
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             raise RowRejected(str(exc)) from exc
 
-    def _upsert_article(
-        self, conn: psycopg.Connection[tuple[object, ...]], article: EnrichedArticle, trace: Trace | None
+    def _upsert_articles(
+        self, conn: psycopg.Connection[tuple[object, ...]], articles: Sequence[EnrichedArticle], traces: Traces
     ) -> set[str]:
-        """Write one article and its children; return the canonical ids whose shared name may change.
-
-        Keyed by ``article_id``, and per source: an article read from a newer version of the same object
-        (same uri and record, another version, a later ``ingested_at``: a file that grew or was
-        rewritten) supersedes the articles of the older versions, which are deleted; one from an older
-        version than the one stored is not written at all."""
-        source = article.source
-        record = -1 if source.record is None else source.record
-        newer = self._newer_version_stored(conn, article, record)
-        if newer is not None:
-            self._record_superseded(conn, [article.article_id], newer, source.uri)
+        """Write the batch's articles and their children; return the canonical ids whose shared name may
+        change. Statements per batch, not per article: the article upserts go as one pipelined
+        ``executemany`` (its RETURNING says which were written, with no round trip per row), then one
+        DELETE per child table for the written articles and one INSERT per child table over arrays."""
+        if not articles:
             return set()
-        written = conn.execute(
-            """
-            INSERT INTO articles (article_id, schema_version, title, standfirst, body, author, url,
-                published_at, language, word_count, duplicate_of, story_id, enricher_version, model,
-                ingested_at, enriched_at, event, trace_id)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-            ON CONFLICT (article_id) DO UPDATE SET
-                schema_version = EXCLUDED.schema_version, title = EXCLUDED.title,
-                standfirst = EXCLUDED.standfirst, body = EXCLUDED.body, author = EXCLUDED.author,
-                url = EXCLUDED.url, published_at = EXCLUDED.published_at, language = EXCLUDED.language,
-                word_count = EXCLUDED.word_count, duplicate_of = EXCLUDED.duplicate_of,
-                story_id = EXCLUDED.story_id, enricher_version = EXCLUDED.enricher_version,
-                model = EXCLUDED.model, ingested_at = EXCLUDED.ingested_at,
-                enriched_at = EXCLUDED.enriched_at, event = EXCLUDED.event, stored_at = now(),
-                trace_id = COALESCE(EXCLUDED.trace_id, articles.trace_id)
-            WHERE articles.enriched_at <= EXCLUDED.enriched_at
-            RETURNING article_id
-            """,
-            (
-                article.article_id,
-                article.schema_version,
-                article.title,
-                article.standfirst,
-                article.text,
-                article.author,
-                article.url,
-                article.published_at,
-                article.language,
-                article.word_count,
-                article.duplicate_of,
-                article.story_id,
-                article.enrichment.enricher_version,
-                article.enrichment.model,
-                article.ingested_at,
-                article.enrichment.enriched_at,
-                Jsonb(article.model_dump(mode="json")),
-                None if trace is None else trace.trace_id,
-            ),
-        ).fetchone()
-        conn.execute(
-            """
-            INSERT INTO article_sources (article_id, uri, version, record, format, sha256)
-            VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
-            """,
-            (
-                article.article_id,
-                source.uri,
-                source.version,
-                -1 if source.record is None else source.record,
-                source.format,
-                source.sha256,
-            ),
-        )
-        metrics.STORE_ROWS.labels("article_sources").inc()
-        superseded = self._supersede_older_versions(conn, article, record)
-        if written is None:
-            return superseded  # a newer enrichment of this article is already stored
-        metrics.STORE_ROWS.labels("articles").inc()
         with conn.cursor() as cur:
-            # Ids the article named before this enrichment lose its aliases: their names are refreshed too.
-            cur.execute(
-                "DELETE FROM entity_aliases WHERE article_id = %s RETURNING canonical_id", (article.article_id,)
+            cur.executemany(
+                _UPSERT_ARTICLE, [article_row(a, traces.articles.get(a.article_id)) for a in articles], returning=True
             )
+            # Per row, in order: did it replace what was stored? An article twice in one batch keeps
+            # the last version written, as one statement per article would.
+            final: dict[str, EnrichedArticle] = {}
+            for article in articles:
+                if cur.fetchone() is not None:
+                    final[article.article_id] = article
+                cur.nextset()
+            cur.executemany(
+                """
+                INSERT INTO article_sources (article_id, uri, version, record, format, sha256)
+                VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
+                """,
+                [
+                    (
+                        a.article_id,
+                        a.source.uri,
+                        a.source.version,
+                        -1 if a.source.record is None else a.source.record,
+                        a.source.format,
+                        a.source.sha256,
+                    )
+                    for a in articles
+                ],
+            )
+            metrics.STORE_ROWS.labels("article_sources").inc(len(articles))
+            if not final:
+                return set()  # newer enrichments of all of them are already stored
+            metrics.STORE_ROWS.labels("articles").inc(len(final))
+            written = sorted(final)
+            # Ids the articles named before this enrichment lose their aliases: their names are refreshed too.
+            cur.execute("DELETE FROM entity_aliases WHERE article_id = ANY(%s) RETURNING canonical_id", (written,))
             touched = {str(row[0]) for row in cur.fetchall()}
             for table in ("entities", "quotes", "topics"):
-                cur.execute(f"DELETE FROM {table} WHERE article_id = %s", (article.article_id,))
-            cur.executemany(
-                "INSERT INTO entities (article_id, position, text, canonical, canonical_id, label, count, salience)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (article.article_id, i, e.text, e.canonical, e.canonical_id, e.label, e.count, e.salience)
-                    for i, e in enumerate(article.entities)
-                ],
+                cur.execute(f"DELETE FROM {table} WHERE article_id = ANY(%s)", (written,))
+            kept = [final[i] for i in written]
+            entities = [(a.article_id, i, e) for a in kept for i, e in enumerate(a.entities)]
+            _insert_columns(
+                cur,
+                "entities (article_id, position, text, canonical, canonical_id, label, count, salience)",
+                ["text", "int4", "text", "text", "text", "text", "int4", "float4"],
+                [(aid, i, e.text, e.canonical, e.canonical_id, e.label, e.count, e.salience) for aid, i, e in entities],
             )
-            cur.executemany(
-                "INSERT INTO quotes (article_id, position, text, speaker, speaker_id, kind, confidence)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (article.article_id, i, q.text, q.speaker, q.speaker_id, q.kind.value, q.confidence)
-                    for i, q in enumerate(article.quotes)
-                ],
+            quotes = [(a.article_id, i, q) for a in kept for i, q in enumerate(a.quotes)]
+            _insert_columns(
+                cur,
+                "quotes (article_id, position, text, speaker, speaker_id, kind, confidence)",
+                ["text", "int4", "text", "text", "text", "text", "float4"],
+                [(aid, i, q.text, q.speaker, q.speaker_id, q.kind.value, q.confidence) for aid, i, q in quotes],
             )
-            cur.executemany(
-                "INSERT INTO topics (article_id, code, label, score) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (article_id, code) DO UPDATE SET score = GREATEST(topics.score, EXCLUDED.score)",
-                [(article.article_id, t.code, t.label, t.score) for t in article.topics],
+            # One row per (article, code) in one statement: a code listed twice keeps its best score.
+            topics: dict[tuple[str, str], tuple[str, str, str, float]] = {}
+            for a in kept:
+                for t in a.topics:
+                    seen = topics.get((a.article_id, t.code))
+                    if seen is None or t.score > seen[3]:
+                        topics[(a.article_id, t.code)] = (a.article_id, t.code, seen[2] if seen else t.label, t.score)
+            _insert_columns(
+                cur,
+                "topics (article_id, code, label, score)",
+                ["text", "text", "text", "float4"],
+                list(topics.values()),
             )
-            aliases = entity_aliases(article)
-            cur.executemany(
-                "INSERT INTO entity_aliases (article_id, canonical_id, alias, mentions, is_canonical)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                [(article.article_id, a.canonical_id, a.alias, a.mentions, a.is_canonical) for a in aliases],
+            aliases = [(a.article_id, x) for a in kept for x in entity_aliases(a)]
+            _insert_columns(
+                cur,
+                "entity_aliases (article_id, canonical_id, alias, mentions, is_canonical)",
+                ["text", "text", "text", "int4", "bool"],
+                [(aid, x.canonical_id, x.alias, x.mentions, x.is_canonical) for aid, x in aliases],
             )
-        metrics.STORE_ROWS.labels("entities").inc(len(article.entities))
+        metrics.STORE_ROWS.labels("entities").inc(len(entities))
         metrics.STORE_ROWS.labels("entity_aliases").inc(len(aliases))
-        metrics.STORE_ROWS.labels("quotes").inc(len(article.quotes))
-        metrics.STORE_ROWS.labels("topics").inc(len(article.topics))
-        return superseded | touched | {e.canonical_id for e in article.entities}
+        metrics.STORE_ROWS.labels("quotes").inc(len(quotes))
+        metrics.STORE_ROWS.labels("topics").inc(len(topics))
+        return touched | {e.canonical_id for a in kept for e in a.entities}
+
+    # -- file versions: the newest version of a source wins ------------------------------------------
+    # Keyed by ``article_id``, and per source: an article read from a newer version of the same object
+    # (same uri and record, another version, a later ``ingested_at``: a file that grew or was rewritten)
+    # supersedes the articles of the older versions, which are deleted; one from an older version than the
+    # one stored is not written at all. One statement per batch for each question (the usual answer is
+    # "none"), so the batch keeps its few round trips.
 
     @staticmethod
-    def _newer_version_stored(
-        conn: psycopg.Connection[tuple[object, ...]], article: EnrichedArticle, record: int
-    ) -> str | None:
-        """The newest article of a newer version of this article's source, if one is stored."""
-        row = conn.execute(
+    def _without_outdated_versions(
+        conn: psycopg.Connection[tuple[object, ...]], articles: list[EnrichedArticle]
+    ) -> list[EnrichedArticle]:
+        """``articles`` less those of which a newer version of the same source is already stored (each
+        recorded as superseded by the newest stored one)."""
+        if not articles:
+            return articles
+        rows = conn.execute(
             """
-            SELECT s.article_id FROM article_sources s JOIN articles a ON a.article_id = s.article_id
-            WHERE s.uri = %s AND s.record = %s AND s.version <> %s AND s.article_id <> %s
-              AND a.ingested_at > %s
-            ORDER BY a.ingested_at DESC LIMIT 1
+            SELECT b.i, (array_agg(s.article_id ORDER BY a.ingested_at DESC))[1]
+            FROM unnest(%s::text[], %s::int8[], %s::text[], %s::text[], %s::timestamptz[])
+                WITH ORDINALITY AS b(uri, record, version, article_id, ingested_at, i)
+            JOIN article_sources s ON s.uri = b.uri AND s.record = b.record AND s.version <> b.version
+                AND s.article_id <> b.article_id
+            JOIN articles a ON a.article_id = s.article_id AND a.ingested_at > b.ingested_at
+            GROUP BY b.i
             """,
-            (article.source.uri, record, article.source.version, article.article_id, article.ingested_at),
-        ).fetchone()
-        return None if row is None else str(row[0])
+            _source_columns(articles),
+        ).fetchall()
+        newer = {int(str(i)) - 1: str(by) for i, by in rows}
+        for index, by in newer.items():
+            Repository._record_superseded(conn, [articles[index].article_id], by, articles[index].source.uri)
+        return [a for i, a in enumerate(articles) if i not in newer]
 
     @staticmethod
     def _supersede_older_versions(
-        conn: psycopg.Connection[tuple[object, ...]], article: EnrichedArticle, record: int
+        conn: psycopg.Connection[tuple[object, ...]], articles: list[EnrichedArticle]
     ) -> set[str]:
-        """Drop what older versions of this article's source produced; return the canonical ids whose
+        """Drop what older versions of the batch's sources produced; return the canonical ids whose
         shared name may change. An older article that another object also produced (an exact copy
         elsewhere) stays, without this source."""
+        if not articles:
+            return set()
         with conn.cursor() as cur:
             cur.execute(
                 """
-                DELETE FROM article_sources s USING articles a
-                WHERE a.article_id = s.article_id AND s.uri = %s AND s.record = %s AND s.version <> %s
-                  AND s.article_id <> %s AND a.ingested_at < %s
-                RETURNING s.article_id
+                DELETE FROM article_sources s
+                USING articles a,
+                    unnest(%s::text[], %s::int8[], %s::text[], %s::text[], %s::timestamptz[])
+                        AS b(uri, record, version, article_id, ingested_at)
+                WHERE a.article_id = s.article_id AND s.uri = b.uri AND s.record = b.record
+                  AND s.version <> b.version AND s.article_id <> b.article_id AND a.ingested_at < b.ingested_at
+                RETURNING s.article_id, b.article_id, b.uri
                 """,
-                (article.source.uri, record, article.source.version, article.article_id, article.ingested_at),
+                _source_columns(articles),
             )
-            older = sorted({str(row[0]) for row in cur.fetchall()})
-            if not older:
-                return set()
-            cur.execute("SELECT DISTINCT canonical_id FROM entity_aliases WHERE article_id = ANY(%s)", (older,))
-            touched = {str(row[0]) for row in cur.fetchall()}
-            cur.execute(
-                "DELETE FROM articles a WHERE a.article_id = ANY(%s)"
-                " AND NOT EXISTS (SELECT 1 FROM article_sources s WHERE s.article_id = a.article_id)",
-                (older,),
-            )
-            # The new version is usually a near copy of the old one: links to a deleted version move to it.
-            cur.execute(
-                "UPDATE articles SET duplicate_of = CASE WHEN article_id = %s THEN NULL ELSE %s END"
-                " WHERE duplicate_of = ANY(%s) AND NOT EXISTS"
-                " (SELECT 1 FROM articles kept WHERE kept.article_id = articles.duplicate_of)",
-                (article.article_id, article.article_id, older),
-            )
-        Repository._record_superseded(conn, older, article.article_id, article.source.uri)
-        log.info("older versions superseded", extra={"uri": article.source.uri, "article_ids": older})
+            by_newer: dict[tuple[str, str], set[str]] = {}
+            for old, by, uri in cur.fetchall():
+                by_newer.setdefault((str(by), str(uri)), set()).add(str(old))
+            touched: set[str] = set()
+            for (by, uri), old_ids in sorted(by_newer.items()):
+                older = sorted(old_ids)
+                cur.execute("SELECT DISTINCT canonical_id FROM entity_aliases WHERE article_id = ANY(%s)", (older,))
+                touched |= {str(row[0]) for row in cur.fetchall()}
+                cur.execute(
+                    "DELETE FROM articles a WHERE a.article_id = ANY(%s)"
+                    " AND NOT EXISTS (SELECT 1 FROM article_sources s WHERE s.article_id = a.article_id)",
+                    (older,),
+                )
+                # The new version is usually a near copy of the old one: links to a deleted version move to it.
+                cur.execute(
+                    "UPDATE articles SET duplicate_of = CASE WHEN article_id = %s THEN NULL ELSE %s END"
+                    " WHERE duplicate_of = ANY(%s) AND NOT EXISTS"
+                    " (SELECT 1 FROM articles kept WHERE kept.article_id = articles.duplicate_of)",
+                    (by, by, older),
+                )
+                Repository._record_superseded(conn, older, by, uri)
+                log.info("older versions superseded", extra={"uri": uri, "article_ids": older})
         return touched
 
     @staticmethod
@@ -433,3 +485,14 @@ def _source_uri(dead_letter: DeadLetter, trace: Trace | None) -> str | None:
     if dead_letter.source is not None:
         return dead_letter.source.uri
     return None if trace is None else trace.source_uri
+
+
+def _source_columns(articles: Sequence[EnrichedArticle]) -> tuple[list[object], ...]:
+    """The batch's sources as columns (uri, record, version, article id, ingested at) for ``unnest``."""
+    return (
+        [a.source.uri for a in articles],
+        [-1 if a.source.record is None else a.source.record for a in articles],
+        [a.source.version for a in articles],
+        [a.article_id for a in articles],
+        [a.ingested_at for a in articles],
+    )

@@ -8,6 +8,7 @@ from pathlib import Path
 from services.enrich.stories import (
     InMemoryStoryStore,
     StoryFeatures,
+    StoryStateCache,
     echo_count,
     idf_function,
     new_story,
@@ -193,3 +194,22 @@ def test_sqlite_reads_states_of_the_earlier_format(tmp_path: Path) -> None:
         state = store.recent_states(store.stories_with_keys(x.entities | x.places), 10)[0]
     assert (state.published_first, state.published_last) == (dt.date(2022, 3, 30), dt.date(2022, 3, 31))
     assert state.ingested_first is None and state.quote_shingles == set()
+
+
+def test_a_state_cache_smaller_than_the_candidates_still_decides_as_in_memory(tmp_path: Path) -> None:
+    """Eviction happens before candidates are read, never while the cache is filled with them: a clear
+    there would drop a candidate reported fresh, and reading it would fail."""
+    # Eight unrelated stories sharing one place (so each is a candidate of every later article), then
+    # an article that joins the first.
+    seq = [
+        feat(f"s{i}", dt.date(2022, 3, 30), {f"topic{i}": 2.0, f"detail{i}": 1.5}, ents=frozenset({f"person:p{i}"}))
+        for i in range(8)
+    ]
+    seq.append(feat("again", dt.date(2022, 3, 31), {"topic0": 2.0, "detail0": 1.5}, ents=frozenset({"person:p0"})))
+    mem = InMemoryStoryStore()
+    expected = [mem.assign(f).story_id for f in seq]
+    assert expected[-1] == "story-s0" and len(set(expected)) == 8
+    with SqliteStoryStore(tmp_path / "small.sqlite3") as sql:
+        sql._cache = StoryStateCache(max_states=3)
+        assert [d.story_id for d in sql.assign_batch(seq[:4])] == expected[:4]
+        assert [d.story_id for d in sql.assign_batch(seq[4:])] == expected[4:]
