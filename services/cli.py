@@ -372,7 +372,10 @@ def dev(
 ) -> None:
     """Run the whole pipeline on embedded defaults, watching a folder, until Ctrl-C."""
     folder = _inbox(inbox, create_default=inbox == Path("inbox"))
-    # A service manager's stop, or the terminal closing, drains like Ctrl-C.
+    # A service manager's stop, or the terminal closing, drains like Ctrl-C. SIGINT too, explicitly: a
+    # process started in the background by a non-interactive shell inherits SIGINT ignored, and Python
+    # then keeps ignoring it, so dev would sit through every Ctrl-C its parent forwards.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     with _stack(metrics_base_port) as stack:
