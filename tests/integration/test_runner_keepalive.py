@@ -35,17 +35,10 @@ class SlowHandler:
         return HandlerResult()
 
 
-def test_a_batch_longer_than_the_poll_interval_is_handled_once(broker: EmbeddedBroker, namespace: str) -> None:
-    settings = ServiceSettings(
-        kafka_bootstrap_servers=broker.bootstrap_servers,
-        kafka_topic_partitions=1,
-        kafka_max_poll_interval_ms=3_000,
-        batch_work_bytes=1,  # one article a piece, as long articles are
-        retry_initial_backoff_s=0.1,
-    )
-    ensure_topics(settings, [t.value for t in Topics])
+def _publish_articles(settings: ServiceSettings, count: int) -> None:
+    """``count`` short cleaned articles a0, a1, ... on the cleaned topic."""
     producer = EventProducer(settings, "test-producer")
-    for n in range(5):
+    for n in range(count):
         text = f"Article number {n} about the harbour."
         article = CleanedArticle(
             article_id=f"a{n}",
@@ -58,6 +51,18 @@ def test_a_batch_longer_than_the_poll_interval_is_handled_once(broker: EmbeddedB
         producer.send(OutgoingEvent(Topics.CLEANED, article.article_id, article))
     producer.flush()
     producer.close()
+
+
+def test_a_batch_longer_than_the_poll_interval_is_handled_once(broker: EmbeddedBroker, namespace: str) -> None:
+    settings = ServiceSettings(
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        kafka_topic_partitions=1,
+        kafka_max_poll_interval_ms=3_000,
+        batch_work_bytes=1,  # one article a piece, as long articles are
+        retry_initial_backoff_s=0.1,
+    )
+    ensure_topics(settings, [t.value for t in Topics])
+    _publish_articles(settings, 5)
 
     handler = SlowHandler(seconds_per_article=1.2)  # 6 s for the batch against a 3 s interval
     stop = threading.Event()
@@ -98,20 +103,7 @@ def test_partitions_assigned_during_a_paused_poll_stay_paused(broker: EmbeddedBr
     # Otherwise a keepalive or backoff poll would fetch them, and their records be read past unhandled.
     settings = ServiceSettings(kafka_bootstrap_servers=broker.bootstrap_servers, kafka_topic_partitions=2)
     ensure_topics(settings, [t.value for t in Topics])
-    producer = EventProducer(settings, "test-producer")
-    for n in range(6):
-        text = f"Article number {n}."
-        article = CleanedArticle(
-            article_id=f"a{n}",
-            source=SourceRef(uri=f"inbox/{n}.txt", version="1", format="text", size=len(text), sha256="0"),
-            title="T",
-            text=text,
-            word_count=len(text.split()),
-            ingested_at=dt.datetime.now(dt.UTC),
-        )
-        producer.send(OutgoingEvent(Topics.CLEANED, article.article_id, article))
-    producer.flush()
-    producer.close()
+    _publish_articles(settings, 6)
     group = f"paused-{namespace}"
     first = EventConsumer(settings, group, [Topics.CLEANED], lambda _: None)
     second = EventConsumer(settings, group, [Topics.CLEANED], lambda _: None)
