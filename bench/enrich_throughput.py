@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         f"{len(docs)} real cleaned news articles ({sum(d.word_count for d in docs)} words; the first by id of",
         f"../shared/eval/quotes, read at run time), model {package} {spacy.load(package).meta['version']},",
-        f"spaCy {importlib.metadata.version('spacy')}, batch {BATCH}, {os.cpu_count()} CPUs shared with other sessions",
+        f"spaCy {importlib.metadata.version('spacy')}, batch {BATCH}, {os.cpu_count()} CPUs",
         f"(load average at start {os.getloadavg()[0]:.1f}). Command: `.venv/bin/python bench/enrich_throughput.py`.",
         "Plain = `spacy.load(model).pipe(texts)`, tokens counted; Enricher = `Enricher.enrich_batch` with the real",
         "story store (fresh SQLite file / fresh Postgres database per run, embedded server on loopback).",

@@ -190,7 +190,7 @@ def main() -> None:
         "INSERT per table, and `COPY ... FROM STDIN` per table. The store's side also does what they skip: the",
         "idempotent upserts (ON CONFLICT, the enriched_at guard), the DELETEs of older children and the canonical-name",
         "refresh. Sides take turns within each repeat, on fresh article ids; the ratios are taken within a repeat.",
-        f"{os.cpu_count()} CPUs shared with other sessions (load average at the end {os.getloadavg()[0]:.1f}).",
+        f"{os.cpu_count()} CPUs (load average at the end {os.getloadavg()[0]:.1f}).",
         f"Command: `.venv/bin/python bench/store_throughput.py --repeats {args.repeats}`.",
         "",
         "| side | articles/s (median) | runs | store / side per repeat | median ratio |",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -134,7 +135,8 @@ def main() -> None:
         f"`bench/story_state.py`: {len(features)} real news articles (train split of ../shared/eval/quotes, by id),",
         f"spaCy once, then each store assigns the same features in the same order, {BATCH} per transaction (as",
         f"enrich assigns a batch); kinds alternate, {REPEATS} runs each.",
-        f"{stories} stories formed. Postgres: embedded server on loopback, 2 CPU cores shared with other sessions.",
+        f"{stories} stories formed. Postgres: embedded server on loopback, {os.cpu_count()} CPU cores"
+        f" (load average {os.getloadavg()[0]:.1f}).",
         "",
         "| store | ms/article (best) | median | runs | same decisions as in-memory |",
         "|---|---|---|---|---|",
