@@ -403,7 +403,8 @@ def _stop_dev(stack: Stack) -> None:
         return
     out.print("\nstopping: ingest first, then waiting for what it published to be stored...")
     if "ingest" in stack.services:
-        stack.services["ingest"].stop()
+        # The broker may die under the stop (a crash just before Ctrl-C shows only a moment later).
+        stack.services["ingest"].stop(abandon_if=stack.broker_down)
     try:
         with _reader(stack.database_url) as reader:
             drained = _drain(stack, reader, timeout_s=120)

@@ -19,8 +19,8 @@ import sys
 import time
 import urllib.request
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -293,6 +293,20 @@ def topic_partitions(workers: int, at_least: int = MIN_LOCAL_PARTITIONS) -> int:
 LAG_EXPORTER = "lag-exporter"
 # Child processes stop in this order: each consumer outlives its producers; the lag exporter goes last.
 _STOP_ORDER = {"ingest": 0, "enrich": 1, "store": 2, LAG_EXPORTER: 3}
+_STOP_POLL_S = 0.2  # how often a stop asks whether to abandon the drain
+
+
+def wait_for_exit(
+    process: subprocess.Popen[bytes], timeout_s: float, abandon_if: Callable[[], bool] | None = None
+) -> bool:
+    """Whether ``process`` exited within ``timeout_s``; gives up early once ``abandon_if()`` is true."""
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None:
+        if time.monotonic() >= deadline or (abandon_if is not None and abandon_if()):
+            return False
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(min(_STOP_POLL_S, max(0.0, deadline - time.monotonic())))
+    return True
 
 
 class ServiceProcess:
@@ -320,12 +334,12 @@ class ServiceProcess:
     def running(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self, timeout_s: float = 30.0) -> int:
+    def stop(self, timeout_s: float = 30.0, abandon_if: Callable[[], bool] | None = None) -> int:
+        """SIGTERM, wait up to ``timeout_s`` for the drain, then SIGKILL. ``abandon_if`` is asked while
+        waiting: when it turns true (the broker died), a drain cannot succeed, so kill at once."""
         if self.running():
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
+            if not wait_for_exit(self.process, timeout_s, abandon_if):
                 log.warning("service did not stop in time; killing", extra={"stage": self.stage})
                 self.process.kill()
                 self.process.wait(5)
@@ -504,8 +518,9 @@ class Stack:
         self.ports_file.unlink(missing_ok=True)
 
     def stop_all(self, timeout_s: float = 30.0) -> None:
+        """Graceful stops in order; with the embedded broker gone (before or during), kills instead."""
         for name, process in sorted(self.services.items(), key=lambda item: _STOP_ORDER[item[1].stage]):
-            process.stop(timeout_s)
+            process.stop(timeout_s, abandon_if=self.broker_down)
             del self.services[name]
         self.ports_file.unlink(missing_ok=True)
 
