@@ -112,10 +112,22 @@ class QuotePart(_Event):
     end: int = Field(ge=0, description="Character offset into ``text`` (exclusive).")
 
 
+class SpeakerMention(_Event):
+    text: str = Field(description="The words as they stand in ``text``.")
+    start: int = Field(ge=0, description="Character offset into ``text`` (inclusive).")
+    end: int = Field(ge=0, description="Character offset into ``text`` (exclusive).")
+
+
 class Quote(_Event):
     text: str = Field(description="Quoted words without their quotation marks.")
     speaker: str | None = Field(
         default=None, description="Canonical speaker name, a description of an unnamed source, or null."
+    )
+    speaker_mention: SpeakerMention | None = Field(
+        default=None,
+        description="Where the attribution names the speaker, as written: a pronoun (“she said”), a surname, "
+        "a title and name, a description (“the ministry”); ``speaker`` is whom it resolves to. For a quote "
+        "that continues the previous one's speaker, that quote's mention. Null when there is no speaker.",
     )
     speaker_id: str | None = Field(default=None, description="canonical_id of the speaker entity.")
     kind: QuoteKind

@@ -4,4 +4,4 @@ Bump ``ENRICHER_VERSION`` whenever the output for the same input can change (rul
 thresholds), so downstream consumers can tell which enrichment logic produced a record.
 """
 
-ENRICHER_VERSION = "0.3.0"
+ENRICHER_VERSION = "0.3.1"

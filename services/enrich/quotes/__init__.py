@@ -13,13 +13,14 @@ from dataclasses import dataclass, replace
 
 from spacy.tokens import Doc
 
-from services.contracts.events import Quote, QuoteKind, QuotePart
+from services.contracts.events import Quote, QuoteKind, QuotePart, SpeakerMention
 from services.enrich.entities import EntityAnalysis
 from services.enrich.quotes.attribution import (
     NO_ATTRIBUTION,
     Attribution,
     DocIndex,
     QuoteContext,
+    Speaker,
     attribute,
     mask_abbreviations,
     sentence_before,
@@ -76,7 +77,7 @@ def extract_quotes(doc: Doc, analysis: EntityAnalysis, *, text: str | None = Non
             continue
         clause = _clause(index, ctx) if kind is QuoteKind.PARTIAL else None
         found.append(_Found(span, kind, attribution, [span], clause))
-    return [_to_quote(f, split_names) for f in found]
+    return [_to_quote(index.text, f, split_names) for f in found]
 
 
 def _continues(text: str, last: _Found, span: QuoteSpan, attribution: Attribution) -> bool:
@@ -98,7 +99,7 @@ def _clause(index: DocIndex, ctx: QuoteContext) -> str:
     return " ".join(index.text[ctx.before_start : end].split())
 
 
-def _to_quote(f: _Found, split_names: dict[str, str]) -> Quote:
+def _to_quote(text: str, f: _Found, split_names: dict[str, str]) -> Quote:
     speaker = f.attribution.speaker
     if speaker is not None and speaker.is_person and speaker.name in split_names:
         # Same entity (its speaker_id stays), named in full.
@@ -112,6 +113,7 @@ def _to_quote(f: _Found, split_names: dict[str, str]) -> Quote:
         text=" ".join(p.text for p in f.parts),
         speaker=None if speaker is None else speaker.name,
         speaker_id=None if speaker is None else speaker.speaker_id,
+        speaker_mention=_mention(text, speaker),
         kind=f.kind,
         confidence=round(confidence, 3),
         start=first.start,
@@ -120,3 +122,10 @@ def _to_quote(f: _Found, split_names: dict[str, str]) -> Quote:
         parts=[QuotePart(start=p.start, end=p.end) for p in f.parts] if len(f.parts) > 1 else [],
         clause=f.clause,
     )
+
+
+def _mention(text: str, speaker: Speaker | None) -> SpeakerMention | None:
+    if speaker is None or speaker.mention is None:
+        return None
+    start, end = speaker.mention.start, speaker.mention.end
+    return SpeakerMention(text=text[start:end], start=start, end=end)

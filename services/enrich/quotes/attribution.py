@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from spacy.attrs import IDX, SENT_START
@@ -52,6 +52,15 @@ _ABBREVIATIONS = frozenset(
 _SIGN_OFF = re.compile(r"\n+[ \t]*[-–—]+[ \t]*(?P<spk>[A-Z][\w.’'-]*(?:[ \t]+[A-Z][\w.’'-]*){0,3})\.?[ \t]*(?:\n|$)")
 _POSSESSIVE = re.compile(r"[’']s?$")
 _TITLE_KEYS = frozenset(w.lower().rstrip(".") for w in TITLE_WORDS)
+_MENTION_EDGES = " ,–—-\n"  # punctuation and space around a speaker phrase that are not part of it
+
+
+@dataclass(frozen=True)
+class MentionSpan:
+    """Where the attribution names its speaker, as written (character offsets into the text)."""
+
+    start: int
+    end: int
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,7 @@ class Speaker:
     speaker_id: str | None
     confidence: float
     is_person: bool
+    mention: MentionSpan | None = None
 
 
 @dataclass(frozen=True)
@@ -269,7 +279,7 @@ def _standalone(
         gap = mask_abbreviations(index.text[previous[0].close_end : span.open_pos])
         if gap.count("\n") <= 2 and len(gap) < 200 and not re.search(r"[.!?]\s+\w+[^.]*[.!?]", gap):
             prev = previous[1].speaker
-            inherited = Speaker(prev.name, prev.speaker_id, min(prev.confidence * 0.75, 0.65), prev.is_person)
+            inherited = replace(prev, confidence=min(prev.confidence * 0.75, 0.65))
             return Attribution(inherited, previous[1].cue)
     # d. Subject of the previous sentence.
     si = index.sent_index(span.open_pos)
@@ -394,11 +404,28 @@ def resolve_speaker(
     quote_pos: int,
     confidence: float,
 ) -> Speaker | None:
-    """Map a speaker phrase to a Speaker; None when it is not a speaker."""
-    lex = load_lexicon()
-    phrase = index.text[start:end].strip(" ,–—-\n")
+    """Map a speaker phrase to a Speaker (with where the phrase stands); None when it is not a speaker."""
+    raw = index.text[start:end]
+    phrase = raw.strip(_MENTION_EDGES)
     if not phrase:
         return None
+    speaker = _speaker_for_phrase(index, analysis, phrase, start, end, quote_pos, confidence)
+    if speaker is None:
+        return None
+    mention_start = start + len(raw) - len(raw.lstrip(_MENTION_EDGES))
+    return replace(speaker, mention=MentionSpan(mention_start, mention_start + len(phrase)))
+
+
+def _speaker_for_phrase(
+    index: DocIndex,
+    analysis: EntityAnalysis,
+    phrase: str,
+    start: int,
+    end: int,
+    quote_pos: int,
+    confidence: float,
+) -> Speaker | None:
+    lex = load_lexicon()
     lowered = phrase.lower()
     if lowered in lex.speaker_pronouns:
         m = _pronoun_referent(index, analysis, lowered, start, quote_pos)

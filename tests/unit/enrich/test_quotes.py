@@ -212,3 +212,26 @@ def test_she_skips_a_man_named_with_mr(nlp: Language) -> None:
 def test_short_quote_right_after_its_verb_is_speech(nlp: Language) -> None:
     text = "Mr. Paul Grant was asked about the plan. He said, “No way.”"
     assert _quotes(nlp, text) == [("No way.", "Paul Grant", QuoteKind.FULL)]
+
+
+def test_speaker_mention_is_the_phrase_as_written_where_the_attribution_stands(nlp: Language) -> None:
+    text = (
+        "Finance Minister Ama Owusu spoke in Accra on Monday.\n"
+        "“The budget will balance next year,” she said.\n"
+        "“We will not raise taxes,” Owusu told reporters.\n"
+        "“Nothing was agreed,” the ministry said in a statement."
+    )
+    doc = nlp(text)
+    quotes = extract_quotes(doc, analyse_entities(doc))
+    mentions = [(q.speaker, q.speaker_mention.text if q.speaker_mention else None) for q in quotes]
+    assert mentions[0] == ("Ama Owusu", "she")
+    assert mentions[1] == ("Ama Owusu", "Owusu")
+    assert mentions[2][1] == "the ministry"
+    for quote in quotes:
+        assert quote.speaker_mention is not None
+        assert text[quote.speaker_mention.start : quote.speaker_mention.end] == quote.speaker_mention.text
+
+
+def test_a_quote_without_a_speaker_has_no_mention(nlp: Language) -> None:
+    doc = nlp("The report called the plan “a scandal” and moved on.")
+    assert all(q.speaker_mention is None for q in extract_quotes(doc, analyse_entities(doc)))
