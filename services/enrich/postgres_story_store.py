@@ -64,6 +64,7 @@ class PostgresStoryStore:
         self._cache = StoryStateCache()
         self._doc_freq = DocFreqCache()
         self._conn: Connection | None = None  # the connection of the transaction in progress
+        self._candidate_seqs: dict[str, int] = {}  # story id -> seq, from quote_hits/stories_with_keys
 
     def migrate(self) -> list[str]:
         return self._db.migrate(migrations())
@@ -89,6 +90,7 @@ class PostgresStoryStore:
                 decisions = [assign_story(self, f) for f in features]
         except BaseException:
             self._cache.clear()
+            self._candidate_seqs.clear()
             self._doc_freq.watermark = None  # it may hold frequencies that were rolled back
             raise
         finally:
@@ -105,9 +107,9 @@ class PostgresStoryStore:
             # story's rows go in the same statement.
             rows = conn.execute(
                 """
-                WITH gone AS (DELETE FROM story_states WHERE updated_at < now() - %s RETURNING story_id),
+                WITH gone AS (DELETE FROM story_states WHERE updated_at < now() - %s RETURNING story_id, n),
                     keys AS (DELETE FROM story_keys WHERE story_id IN (SELECT story_id FROM gone)),
-                    shingles AS (DELETE FROM story_shingles WHERE story_id IN (SELECT story_id FROM gone)),
+                    shingles AS (DELETE FROM story_text_shingles WHERE story IN (SELECT n FROM gone)),
                     assigned AS (DELETE FROM story_assignments WHERE story_id IN (SELECT story_id FROM gone))
                 SELECT story_id FROM gone
                 """,
@@ -156,32 +158,46 @@ class PostgresStoryStore:
         rows = (
             self._tx()
             .execute(
-                "SELECT story_id, count(*) FROM story_shingles WHERE shingle = ANY(%s) GROUP BY story_id",
+                "SELECT st.story_id, st.seq, sh.hits FROM (SELECT story, count(*) AS hits FROM story_text_shingles"
+                " WHERE shingle = ANY(%s) GROUP BY story) sh JOIN story_states st ON st.n = sh.story",
                 (sorted(quote_shingles),),
             )
             .fetchall()
         )
-        return {str(story_id): int(str(n)) for story_id, n in rows}
+        self._candidate_seqs.update((str(story_id), int(str(seq))) for story_id, seq, _hits in rows)
+        return {str(story_id): int(str(hits)) for story_id, _seq, hits in rows}
 
     def stories_with_keys(self, keys: frozenset[str]) -> set[str]:
         if not keys:
             return set()
         rows = (
             self._tx()
-            .execute("SELECT DISTINCT story_id FROM story_keys WHERE key = ANY(%s)", (sorted(keys),))
+            .execute(
+                "SELECT DISTINCT k.story_id, st.seq FROM story_keys k JOIN story_states st USING (story_id)"
+                " WHERE k.key = ANY(%s)",
+                (sorted(keys),),
+            )
             .fetchall()
         )
-        return {str(r[0]) for r in rows}
+        self._candidate_seqs.update((str(story_id), int(str(seq))) for story_id, seq in rows)
+        return {str(story_id) for story_id, _seq in rows}
 
     def recent_states(self, story_ids: set[str], limit: int) -> list[StoryState]:
         conn = self._tx()
-        ranked = [
-            (str(story_id), int(str(seq)))
-            for story_id, seq in conn.execute(
-                "SELECT story_id, seq FROM story_states WHERE story_id = ANY(%s) ORDER BY seq DESC, story_id LIMIT %s",
-                (sorted(story_ids), limit),
-            ).fetchall()
-        ]
+        # The update sequence of the candidates the two lookups above found came with them (same locked
+        # transaction, so still current); only ids from elsewhere are asked for.
+        known, self._candidate_seqs = self._candidate_seqs, {}
+        ranked = [(i, known[i]) for i in story_ids if i in known]
+        unknown = sorted(i for i in story_ids if i not in known)
+        if unknown:
+            ranked += [
+                (str(story_id), int(str(seq)))
+                for story_id, seq in conn.execute(
+                    "SELECT story_id, seq FROM story_states WHERE story_id = ANY(%s)", (unknown,)
+                ).fetchall()
+            ]
+        ranked.sort(key=lambda x: (-x[1], x[0]))
+        ranked = ranked[:limit]
         stale = self._cache.stale(ranked)
         if stale:
             for story_id, seq, state in conn.execute(
@@ -223,7 +239,8 @@ class PostgresStoryStore:
                 (sorted(f.entities | f.places), story_id),
             )
             conn.execute(
-                "INSERT INTO story_shingles (shingle, story_id) SELECT unnest(%s::bigint[]), %s ON CONFLICT DO NOTHING",
+                "INSERT INTO story_text_shingles (shingle, story)"
+                " SELECT unnest(%s::bigint[]), (SELECT n FROM story_states WHERE story_id = %s) ON CONFLICT DO NOTHING",
                 (sorted(f.text_shingles), story_id),
             )
             conn.execute(

@@ -432,6 +432,16 @@ def idf_function(doc_freq: Mapping[str, int], n_docs: int) -> Callable[[str], fl
     return idf
 
 
+def idf_table(doc_freq: Mapping[str, int], n_docs: int, terms: Iterable[str]) -> _IdfTable:
+    """``idf_function``'s values for ``terms``, computed in one pass (the same formula, so the same
+    floats); any other term is computed on first use. An article compares against the ~1,000 centroid
+    terms of its candidates: one Python call per term was a third of assignment's own time."""
+    table = _IdfTable(idf_function(doc_freq, n_docs))
+    get, log, n = doc_freq.get, math.log, n_docs + 1
+    table.update({t: log(n / (get(t, 0) + 1)) + 1.0 for t in terms})
+    return table
+
+
 @dataclass(frozen=True)
 class Assignment:
     """One decision to record: the article, where it went and the story state after it joined."""
@@ -488,7 +498,7 @@ def assign_story(port: StoryStatePort, features: StoryFeatures) -> Decision:
         if not _gated(features, c):
             terms.update(c.terms)
     doc_freq, n_docs = port.doc_freq(terms)
-    decision = choose_story(features, candidates, idf_function(doc_freq, n_docs), hits)
+    decision = choose_story(features, candidates, idf_table(doc_freq, n_docs, terms), hits)
     if decision.joined:
         state = merge(next(s for s in candidates if s.story_id == decision.story_id), features)
     else:

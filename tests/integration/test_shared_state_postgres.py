@@ -3,6 +3,7 @@ leases by several ingest replicas."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import multiprocessing
 import multiprocessing.synchronize
@@ -132,7 +133,39 @@ def test_stories_not_updated_within_the_retention_are_pruned(database_url: str) 
         assert store.assign(features("dam", 2)).story_id == "story-dam-002"
     with psycopg.connect(database_url) as conn:
         left = conn.execute("SELECT count(*) FROM story_keys WHERE story_id = %s", (old.story_id,)).fetchone()
+        shingles = conn.execute("SELECT count(*) FROM story_text_shingles").fetchone()
     assert left == (0,)
+    assert shingles == (2 * len(features("dam", 1).text_shingles),)  # chess-001's and dam-002's
+
+
+def test_a_database_of_the_layout_before_story_numbers_is_upgraded(database_url: str) -> None:
+    """Text 4-grams stored under story ids (migration 0001 only) still find their story after 0002, and
+    stories founded afterwards get numbers past the old ones."""
+    from services.enrich.postgres_story_store import migrations
+    from services.runtime.postgres import PostgresConnection
+
+    first_only = PostgresConnection(database_url, application_name="newsflow-test")
+    first_only.migrate(migrations()[:1])
+    first_only.close()
+    echoed = features("dam", 1)
+    state = '{"n_articles":1,"years":[],"event_dates":[],"entities":{},"places":{},"terms":{"dam":1.0}}'
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO story_states (story_id, seq, state) VALUES ('story-old', nextval('story_seq'), %s)", (state,)
+        )
+        conn.execute(
+            "INSERT INTO story_shingles (shingle, story_id) SELECT unnest(%s::bigint[]), 'story-old'",
+            (sorted(echoed.text_shingles),),
+        )
+    with PostgresStoryStore(database_url, retention=RETENTION) as store:
+        assert len(store.migrate()) == 1
+        # An article quoting the old story's words is found through the moved 4-grams alone (no shared key).
+        quoting = dataclasses.replace(features("chess", 2), quote_shingles=echoed.text_shingles)
+        assert store.assign(quoting).story_id == "story-old"
+        assert store.assign(features("rail", 1)).story_id == "story-rail-001"
+    with psycopg.connect(database_url) as conn:
+        numbers = dict(conn.execute("SELECT story_id, n FROM story_states").fetchall())
+    assert numbers["story-rail-001"] > numbers["story-old"]
 
 
 def _versions(n: int) -> list[ObjectVersion]:

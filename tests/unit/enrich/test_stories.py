@@ -213,3 +213,32 @@ def test_a_state_cache_smaller_than_the_candidates_still_decides_as_in_memory(tm
         sql._cache = StoryStateCache(max_states=3)
         assert [d.story_id for d in sql.assign_batch(seq[:4])] == expected[:4]
         assert [d.story_id for d in sql.assign_batch(seq[4:])] == expected[4:]
+
+
+def test_sqlite_files_with_shingles_under_story_ids_are_upgraded(tmp_path: Path) -> None:
+    """A file of the layout before story numbers: its text 4-grams still find their story, and stories
+    founded afterwards are numbered past the old ones."""
+    import sqlite3
+
+    quote = "we will move together towards a multipolar and democratic world order"
+    path = tmp_path / "old-shingles.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE stories (story_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, state TEXT NOT NULL)")
+        old.execute(
+            "CREATE TABLE story_shingles (shingle INTEGER NOT NULL, story_id TEXT NOT NULL,"
+            " PRIMARY KEY (shingle, story_id)) WITHOUT ROWID"
+        )
+        old.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID")
+        for n, story_id in enumerate(("story-first", "story-echoed"), start=1):
+            state = '{"n_articles":1,"years":[],"event_dates":[],"entities":{},"places":{},"terms":{"talks":1.0}}'
+            old.execute("INSERT INTO stories VALUES (?, ?, ?)", (story_id, n, state))
+        old.executemany("INSERT INTO story_shingles VALUES (?, 'story-echoed')", [(h,) for h in shingles(quote)])
+        old.execute("INSERT INTO meta VALUES ('seq', 2), ('n_docs', 2)")
+    with SqliteStoryStore(path) as store:
+        assert store.quote_hits(frozenset(shingles(quote))) == {"story-echoed": len(shingles(quote))}
+        store.assign(feat("new", dt.date(2022, 3, 30), OTHER, ents=frozenset({"person:nobody"})))
+        numbers = dict(store._conn.execute("SELECT story_id, n FROM stories").fetchall())
+        tables = {r[0] for r in store._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert numbers["story-new"] > max(numbers["story-first"], numbers["story-echoed"])
+    assert len(set(numbers.values())) == 3
+    assert "story_shingles" not in tables
