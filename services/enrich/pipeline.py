@@ -42,6 +42,7 @@ def story_features(
         ingested=article.ingested_at.date(),
         # Every kind: a short quoted fragment echoed by another report is evidence too.
         quotes=[q.text for q in quotes],
+        text=article.text,
     )
 
 
@@ -85,7 +86,7 @@ class Enricher:
             docs = self.nlp.pipe((a.text for a in articles), batch_size=self.batch_size)
             for article, doc in zip(articles, docs, strict=True):
                 title = article.title if not article.standfirst else f"{article.title}\n{article.standfirst}"
-                analysis = analyse_entities(doc, title=title)
+                analysis = analyse_entities(doc, title=title, text=article.text)
                 quotes = extract_quotes(doc, analysis, text=article.text)
                 topics = (
                     assign_topics(title, article.text, self.taxonomy, self.topic_model)

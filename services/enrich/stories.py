@@ -143,7 +143,9 @@ def extract_features(
     published: dt.date | None,
     ingested: dt.date | None,
     quotes: Iterable[str] = (),
+    text: str | None = None,
 ) -> StoryFeatures:
+    """``text``: the string ``doc`` was parsed from, when the caller has it (``Doc.text`` rebuilds it)."""
     years: set[int] = set()
     dates: set[str] = set()
     for ent in doc.ents:
@@ -189,7 +191,7 @@ def extract_features(
         places=frozenset(places),
         terms=terms,
         quote_shingles=frozenset(quote_shingles),
-        text_shingles=frozenset(shingles(doc.text)),
+        text_shingles=frozenset(shingles(doc.text if text is None else text)),
     )
 
 
