@@ -22,6 +22,7 @@ from services.contracts import DeadLetterReason
 from services.ingest.clean import clean_paragraphs, normalise_line, word_count
 from services.ingest.dates import date_from_html
 from services.ingest.formats.decode import declared_html_charset, decode_text
+from services.ingest.formats.html_author import page_author
 from services.ingest.formats.language import detect_language, normalise_language_tag
 from services.ingest.formats.model import ExtractedArticle, ExtractionOptions
 from services.ingest.formats.text import split_standfirst, strip_title_repeats
@@ -230,7 +231,9 @@ class _PageMetadata:
 def _page_metadata(tree: Any, url: str | None) -> _PageMetadata:
     """Title, author, URL and publication date, the way trafilatura's metadata step finds them (meta
     tags, JSON-LD, bylines, htmldate), without the parts newsflow does not use (site name, categories,
-    tags, licence), which cost about a tenth of the extraction time."""
+    tags, licence), which cost about a tenth of the extraction time. The byline markup is read by
+    ``page_author``, trafilatura's author rules in one walk of the tree (its XPath version was a sixth of
+    the extraction time)."""
     metadata = trafilatura_metadata.examine_meta(tree)
     if metadata.author and " " not in metadata.author:
         metadata.author = None  # a one-word "author" is a site or a handle, as trafilatura also judges
@@ -239,7 +242,7 @@ def _page_metadata(tree: Any, url: str | None) -> _PageMetadata:
     page_url = metadata.url or trafilatura_metadata.extract_url(tree, url)
     return _PageMetadata(
         title=metadata.title or trafilatura_metadata.extract_title(tree),
-        author=metadata.author or trafilatura_metadata.extract_author(tree),
+        author=metadata.author or page_author(tree),
         url=page_url,
         date=find_date(tree, url=page_url, **_DATE_PARAMS),
     )
