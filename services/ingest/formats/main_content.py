@@ -25,7 +25,16 @@ import justext
 from services.ingest.clean import is_boilerplate_line, is_comment_marker, normalise_line, word_count
 from services.ingest.dates import parse_standalone_date
 
-__all__ = ["HeaderLine", "LineClass", "MainContent", "MainContentTuning", "find_main_content", "split_cells", "tuning"]
+__all__ = [
+    "HeaderLine",
+    "LineClass",
+    "MainContent",
+    "MainContentTuning",
+    "find_main_content",
+    "language_stoplist",
+    "split_cells",
+    "tuning",
+]
 
 _TUNING_FILE = Path(__file__).with_name("main_content.json")
 _TOKEN = re.compile(r"\w+")
@@ -90,7 +99,8 @@ def tuning() -> MainContentTuning:
 
 
 @functools.cache
-def _stoplist(language: str | None) -> frozenset[str]:
+def language_stoplist(language: str | None) -> frozenset[str]:
+    """The stop words of ``language`` (ISO 639-1), empty for a language without a list."""
     name = tuning().stoplists.get(language or "")
     return frozenset(justext.get_stoplist(name)) if name else frozenset()
 
@@ -321,7 +331,7 @@ def _find_title(
 def find_main_content(page_lines: list[str], language: str | None) -> MainContent:
     """The article's lines and headline among the ``page_lines`` of one saved page (blank lines as '')."""
     config = tuning()
-    stoplist = _stoplist(language)
+    stoplist = language_stoplist(language)
     lines: list[str] = []
     isolated: list[bool] = []
     for index, line in enumerate(page_lines):
