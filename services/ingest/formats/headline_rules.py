@@ -25,6 +25,7 @@ __all__ = [
     "SITE_COLON",
     "TITLE_SEPARATORS",
     "TITLE_UNDERSCORES",
+    "WIDGET_HEADING",
 ]
 
 HEADING_XPATH = (
@@ -61,12 +62,17 @@ TITLE_SEPARATORS = re.compile(r"\s+[-|–—>»·]+\s+|\s*[|»]\s*|\s+--\s+|\s+:
 TITLE_UNDERSCORES = re.compile(r"(?<=\S)_(?=[A-Z])")
 SITE_COLON = re.compile(r"^(?P<site>[^:]{2,60}):\s+(?P<rest>.+)$")
 DOMAIN_LIKE = re.compile(r"\b[\w-]+\.(?:com|net|org|co\.uk|co|info|tv|biz|us|uk|ca|au|in|de|fr)\b", re.IGNORECASE)
-# Widget and box headings that share words with any story: "Bookmark with:", "Your say", "More on…",
-# "Photo gallery", "Other news in science", "Have your say on this story", "Write to the editor".
-NOT_A_HEADLINE = re.compile(
-    r":\s*$|^(?:more (?:on|from|in|news|stories)|other (?:news|stories)|related|most (?:read|popular|e-?mailed)|"
+# Widget, box and link labels that share words with any story and are never its headline: "Bookmark
+# with:", "Your say", "More on…", "Photo gallery", "Other news in science", "Have your say on this story",
+# "Write to the editor", "Want to submit a story?", "Digg this", "Back to front page", "Your browser does
+# not support script". Used on HTML headings and on headline candidates in saved text.
+WIDGET_HEADING = re.compile(
+    r"^(?:more (?:on|from|in|news|stories)|other (?:news|stories)|related|most (?:read|popular|e-?mailed)|"
     r"see also|read more|share|bookmark|your say|have your say|write to|photo gallery|photos?$|videos?$|"
     r"click|follow us|sign up|subscribe|e-?mail (?:this|to)|print|post a comment|leave a|add a comment|"
-    r"\d* ?comments?$)",
+    r"\d* ?comments?$|want to|digg|like it|back to|go to|your browser|what'?s this|ad link|advertise|"
+    r"news alerts)",
     re.IGNORECASE,
 )
+# In HTML a heading that ends with a colon labels a box ("Bookmark with:", "Also in this section:").
+NOT_A_HEADLINE = re.compile(r":\s*$|" + WIDGET_HEADING.pattern, re.IGNORECASE)
