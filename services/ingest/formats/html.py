@@ -47,6 +47,7 @@ _STANDFIRST_NAMES = re.compile(
 _FOREIGN_CONTAINERS = re.compile(
     r"site|related|sidebar|nav|menu|footer|promo|card|teaser|list|widget|newsletter|comment", re.IGNORECASE
 )
+_NAMED_AFTER_FIRST_H1 = "(//h1)[1]//*[@class or @id or @itemprop] | (//h1)[1]/following::*[@class or @id or @itemprop]"
 _HTML_SNIFF = re.compile(
     r"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|meta|title|article|p|div)\b", re.I | re.S
 )
@@ -95,14 +96,10 @@ def _marked_standfirst(tree: Any, max_words: int) -> str | None:
     Only elements after the page's <h1> and outside site furniture count: a site description in the
     masthead or the summaries of related stories are not this article's standfirst.
     """
-    seen_h1 = False
-    for element in tree.iter():
-        if not isinstance(element.tag, str):
-            continue
-        if element.tag == "h1":
-            seen_h1 = True
-            continue
-        if not seen_h1 or element.tag in ("meta", "link", "script", "style"):
+    # Elements with names, inside and after the first <h1>, in page order: one XPath instead of a Python
+    # walk over every element of the page.
+    for element in tree.xpath(_NAMED_AFTER_FIRST_H1):
+        if element.tag in ("h1", "meta", "link", "script", "style"):
             continue
         names = _names(element)
         if not names or _FOREIGN_CONTAINERS.search(names) or not _STANDFIRST_NAMES.search(names):

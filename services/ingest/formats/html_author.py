@@ -89,9 +89,17 @@ def page_author(tree: Any) -> str | None:
         if not isinstance(tag, str):
             continue
         parent = element.getparent()
-        # Most elements carry no attributes; reading them once keeps the walk cheap.
-        attributes = dict(element.items()) if len(element.attrib) else {}
-        if (parent is not None and parent in discarded) or _is_discarded(tag, attributes):
+        if (parent is not None and parent in discarded) or tag in DISCARD_ZONE.always:
+            discarded.add(element)
+            continue
+        if not len(element.attrib):
+            # Most elements carry no attributes: only a tag can make them a candidate.
+            for index, tier in enumerate(AUTHOR_TIERS):
+                if tag in tier.any_tag:
+                    candidates[index].append(element)
+            continue
+        attributes = dict(element.items())
+        if _is_discarded(tag, attributes):
             discarded.add(element)
             continue
         for index, tier in enumerate(AUTHOR_TIERS):
