@@ -24,8 +24,18 @@ import justext
 
 from services.ingest.clean import is_boilerplate_line, is_comment_marker, normalise_line, word_count
 from services.ingest.dates import parse_standalone_date
+from services.ingest.formats.headline_rules import WIDGET_HEADING
 
-__all__ = ["HeaderLine", "LineClass", "MainContent", "MainContentTuning", "find_main_content", "split_cells", "tuning"]
+__all__ = [
+    "HeaderLine",
+    "LineClass",
+    "MainContent",
+    "MainContentTuning",
+    "find_main_content",
+    "language_stoplist",
+    "split_cells",
+    "tuning",
+]
 
 _TUNING_FILE = Path(__file__).with_name("main_content.json")
 _TOKEN = re.compile(r"\w+")
@@ -79,6 +89,7 @@ class MainContentTuning:
     title_distance_cost: float
     title_min_score: float
     title_isolated_bonus: float
+    title_overlap_prior_words: float
     stoplists: dict[str, str]
 
 
@@ -90,7 +101,8 @@ def tuning() -> MainContentTuning:
 
 
 @functools.cache
-def _stoplist(language: str | None) -> frozenset[str]:
+def language_stoplist(language: str | None) -> frozenset[str]:
+    """The stop words of ``language`` (ISO 639-1), empty for a language without a list."""
     name = tuning().stoplists.get(language or "")
     return frozenset(justext.get_stoplist(name)) if name else frozenset()
 
@@ -261,6 +273,8 @@ def _is_headline_candidate(line: str, config: MainContentTuning) -> bool:
         return False
     if is_boilerplate_line(line) or _CODE.search(line) or _BYLINE.match(line) or _NOT_A_HEADLINE.search(line):
         return False
+    if WIDGET_HEADING.search(line):
+        return False
     return parse_standalone_date(line) is None and not _DATED.search(line)
 
 
@@ -305,7 +319,9 @@ def _find_title(
             continue
         # Headlines paraphrase the story, so any shared word counts; length separates them from names
         # and section labels, and the nearest line wins among equals.
-        overlap = len(tokens & body_tokens) / len(tokens)
+        # A one- or two-word line (a name, a section) matches the story by chance; a prior of unmatched
+        # words keeps it from outscoring a headline that shares most of its words.
+        overlap = len(tokens & body_tokens) / (len(tokens) + config.title_overlap_prior_words)
         distance = first_prose - index
         score = (
             config.title_overlap_weight * overlap
@@ -321,7 +337,7 @@ def _find_title(
 def find_main_content(page_lines: list[str], language: str | None) -> MainContent:
     """The article's lines and headline among the ``page_lines`` of one saved page (blank lines as '')."""
     config = tuning()
-    stoplist = _stoplist(language)
+    stoplist = language_stoplist(language)
     lines: list[str] = []
     isolated: list[bool] = []
     for index, line in enumerate(page_lines):

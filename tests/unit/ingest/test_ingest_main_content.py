@@ -80,3 +80,14 @@ def test_saved_page_extracts_whole_story_with_author() -> None:
     assert article.title == "New ferry terminal to open in spring after two-year delay"
     assert article.author == "Ana Lind"
     assert article.text.split("\n\n") == STORY
+
+
+def test_widget_line_next_to_the_story_is_not_the_headline() -> None:
+    page = [*MENU, "", "Ferry terminal opening pushed back again", "", "Want to submit a story?", "", *STORY]
+    assert find_main_content(page, "en").title == "Ferry terminal opening pushed back again"
+
+
+def test_two_word_name_line_does_not_outscore_a_headline_sharing_fewer_of_its_words() -> None:
+    # "Local traders" is two words the story uses; the headline shares only some of its words with it.
+    page = [*MENU, "", "Terminal opening pushed back a year", "", "Local traders", "", *STORY]
+    assert find_main_content(page, "en").title == "Terminal opening pushed back a year"
