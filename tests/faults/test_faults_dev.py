@@ -76,11 +76,21 @@ class Dev:
         except (psycopg.Error, OSError, IndexError):
             return []
 
-    def child(self, match: str) -> psutil.Process:
-        for child in psutil.Process(self.process.pid).children():
-            if match in " ".join(child.cmdline()):
-                return child
-        raise AssertionError(f"no child of dev runs {match}: {self.output()}")
+    def child(self, match: str, timeout_s: float = 90) -> psutil.Process:
+        """dev's child running ``match``; waits while dev restarts it (the suite's small broker memory
+        limit makes dev replace the broker, and restart the services, every few minutes)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assert self.process.poll() is None, f"newsflow dev exited:\n{self.output()}"
+            for child in psutil.Process(self.process.pid).children():
+                try:
+                    if match in " ".join(child.cmdline()):
+                        return child
+                except psutil.NoSuchProcess:
+                    continue  # exited while we looked
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no child of dev runs {match}: {self.output()}")
+            time.sleep(0.5)
 
     def stored_per_uri(self) -> dict[str, int]:
         return {
