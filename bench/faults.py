@@ -146,14 +146,23 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800.0, help="Seconds to wait for one round to be stored.")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "faults.md")
     parser.add_argument("--machine", default="", help="What else ran on the machine, for the report.")
+    parser.add_argument(
+        "--broker-max-memory-mb",
+        type=int,
+        default=0,
+        help="Passed to dev (0: dev's default). A small limit makes dev replace the broker during the burst.",
+    )
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "NEWSFLOW_HOME")}
     env.update(KAFKA_POLL_TIMEOUT_MS="200", INGEST_SETTLE_SECONDS="0.3", INGEST_SCAN_INTERVAL_SECONDS="1")
     rounds: list[Round] = []
     with tempfile.TemporaryDirectory(prefix="newsflow-faults-bench-") as folder:
         cwd = Path(folder)
+        command = [sys.executable, "-m", "services.cli", "dev", "--metrics-base-port", "0"]
+        if args.broker_max_memory_mb:
+            command += ["--broker-max-memory-mb", str(args.broker_max_memory_mb)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "dev", "--metrics-base-port", "0"],
+            command,
             cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,
@@ -172,7 +181,8 @@ def main() -> None:
                     before = len(bench.dropped)
                     bench.drop(args.files)
                     time.sleep(args.fault_delay)  # listed and flowing, not stored yet
-                    stored_at_fault = sum(1 for uri in bench.dropped[before:] if uri in bench.stored())
+                    stored_now = bench.stored()
+                    stored_at_fault = sum(1 for uri in bench.dropped[before:] if uri in stored_now)
                     inject(bench, fault)
                     lost, duplicated, recovery = bench.wait_all(args.timeout)
                     rounds.append(Round(fault, args.files, lost, duplicated, recovery, stored_at_fault))
@@ -214,11 +224,14 @@ def write(
     burst_rss: dict[str, tuple[int, int]],
     lines: list[str],
 ) -> None:
+    said = [line for line in lines if "broker" in line or "database" in line]
     out = [
         "# Faults on a running `newsflow dev`",
         "",
         f"`bench/faults.py --files {args.files} --repeats {args.repeats} --burst {args.burst} --fault-delay "
-        f"{args.fault_delay}`; {os.cpu_count()} cores. {args.machine}",
+        f"{args.fault_delay}"
+        + (f" --broker-max-memory-mb {args.broker_max_memory_mb}" if args.broker_max_memory_mb else "")
+        + f"`; {os.cpu_count()} cores. {args.machine}",
         "",
         "Recovery: from the fault to the last file of the round stored. Stored at fault: how many of the round's",
         "files were already stored when the fault hit (the rest were listed, in flight or not read yet).",
@@ -255,7 +268,9 @@ def write(
         "",
         "What dev said about its parts:",
         "",
-        *[f"    {line.rstrip()}" for line in lines if "broker" in line or "database" in line][:40],
+        *[f"    {line.rstrip()}" for line in said[:30]],
+        *(["    ..."] if len(said) > 45 else []),
+        *[f"    {line.rstrip()}" for line in said[max(30, len(said) - 15) :]],
         "",
         "Broker storage and retention (why dev keeps a memory broker and replaces it when it grows):",
         "`bench/results/broker_storage.md`.",

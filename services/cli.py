@@ -437,19 +437,23 @@ def _supervise(stack: Stack, inbox: Path, broker_max_memory: int = 0) -> None:
     failing right after its start (a wrong setting, a dependency that is down) instead of looping."""
     restarts: dict[str, _Restarts] = {}
     stopped: dict[str, ServiceProcess] = {}
-    unfinished_since: dict[tuple[str, str], float] = {}  # object versions not arrived yet: first seen so
+    recycling = _BrokerRecycling(broker_max_memory) if broker_max_memory else None
     with _ProgressDisplay(stack) as display:
         while True:
             time.sleep(2)
-            if broker_max_memory and _broker_too_big(stack, broker_max_memory, unfinished_since):
+            if recycling is not None and recycling.due(stack):
                 stack.kill_broker()  # recycled below like a crash: nothing is lost, what was in flight is republished
             if _restart_dependencies(stack, inbox, display):
                 # The services' failures while a part was down say nothing about the services.
                 restarts.clear()
                 stopped.clear()
+                if recycling is not None:
+                    recycling.ingest_paused = False  # the restart started the whole pipeline again
             display.update()
             now = time.monotonic()
             for name, process in list(stack.services.items()):
+                if name == "ingest" and recycling is not None and recycling.ingest_paused:
+                    continue  # stopped on purpose until the broker is replaced
                 if process.running():
                     if now - process.started_at > _QUICK_FAILURE_S:
                         restarts.pop(name, None)
@@ -524,38 +528,80 @@ def _restart_dependencies(stack: Stack, inbox: Path, display: _ProgressDisplay) 
     return restarted
 
 
-# An object version whose events have not arrived for this long is stuck (refused without a trace the
-# ledger can match), not in flight: it does not hold back replacing a full broker.
+# In-flight object versions that have not moved for this long are stuck (refused without a trace the ledger
+# can match), not in flight: they do not hold back replacing a full broker.
 _STUCK_S = 20.0
 
 
-def _broker_too_big(stack: Stack, limit: int, unfinished_since: dict[tuple[str, str], float]) -> bool:
-    """The embedded broker's memory grew by more than ``limit`` bytes and nothing is in flight (every object
-    version ingest published has arrived in Postgres, or has been stuck for a while), or by more than twice
-    that whatever is in flight. ``unfinished_since`` remembers when each unarrived version was first seen."""
-    held = stack.broker.held_bytes() if stack.broker is not None else None
-    if held is None or held <= limit:
-        return False
-    if held > 2 * limit:
-        out.print(f"broker holds {held // 2**20} MB, over twice the limit; replacing it now")
+class RecycleStep(StrEnum):
+    WAIT = "wait"
+    PAUSE_INGEST = "pause ingest"
+    REPLACE = "replace"
+
+
+def recycle_step(held: int, limit: int, in_flight: int, unmoved_s: float, ingest_paused: bool) -> RecycleStep:
+    """What to do about a broker that has grown ``held`` bytes, with ``in_flight`` object versions not yet
+    stored that have not moved (their count has not dropped) for ``unmoved_s`` seconds."""
+    if held <= limit:
+        return RecycleStep.WAIT
+    if held > 2 * limit or not in_flight or unmoved_s > _STUCK_S:
+        return RecycleStep.REPLACE
+    return RecycleStep.WAIT if ingest_paused else RecycleStep.PAUSE_INGEST
+
+
+@dataclass
+class _BrokerRecycling:
+    """Bounds the embedded broker's memory (Tansu keeps every message and honours neither retention nor
+    DeleteRecords). Past ``limit`` bytes of growth, ingest is stopped so that nothing new enters; once what
+    is in flight has been stored, the broker is replaced with an empty one (the lossless crash path: what is
+    unfinished is republished from the ledger) and the pipeline, ingest included, starts again on it. Past
+    twice the limit it is replaced at once, in flight or not. A burst thus runs in bounded slices instead of
+    growing the broker by every message it carries (`recycle_step` decides)."""
+
+    limit: int
+    ingest_paused: bool = False
+    _in_flight: int | None = None  # versions in flight at the last look, and since when that did not drop
+    _unmoved_since: float = 0.0
+
+    def due(self, stack: Stack) -> bool:
+        """True: replace the broker now (the caller kills it; the supervisor restarts it and the pipeline)."""
+        held = stack.broker.held_bytes() if stack.broker is not None else None
+        if held is None or held <= self.limit:
+            return False
+        in_flight = self._in_flight or 0
+        if held <= 2 * self.limit:
+            try:
+                with _reader(stack.database_url) as reader:
+                    in_flight = len(arrival.unfinished_versions(_ledger_path(stack.home), reader))
+            except (TransientError, OSError, RuntimeError):
+                return False
+        now = time.monotonic()
+        if self._in_flight is None or in_flight < self._in_flight:
+            self._unmoved_since = now
+        self._in_flight = in_flight
+        step = recycle_step(held, self.limit, in_flight, now - self._unmoved_since, self.ingest_paused)
+        if step is RecycleStep.PAUSE_INGEST and "ingest" in stack.services:
+            out.print(
+                f"broker holds {held // 2**20} MB; ingest paused until the {in_flight} file(s) in flight are "
+                "stored, then the broker is replaced with an empty one"
+            )
+            stack.services["ingest"].stop(abandon_if=stack.broker_down)
+            self.ingest_paused = True
+        if step is not RecycleStep.REPLACE:
+            return False
+        if held > 2 * self.limit:
+            out.print(f"broker holds {held // 2**20} MB, over twice the limit; replacing it now")
+        elif in_flight:
+            out.print(
+                f"broker holds {held // 2**20} MB and {in_flight} file(s) in flight have not moved for "
+                f"{_STUCK_S:.0f}s; replacing it"
+            )
+        else:
+            out.print(f"broker holds {held // 2**20} MB and nothing is in flight; replacing it with an empty one")
+        # The restart after the replacement starts every service again, ingest included.
+        self.ingest_paused = False
+        self._in_flight = None
         return True
-    try:
-        with _reader(stack.database_url) as reader:
-            unfinished = arrival.unfinished_versions(_ledger_path(stack.home), reader)
-    except (TransientError, OSError, RuntimeError):
-        return False
-    now = time.monotonic()
-    keys = {(v.uri, v.version) for v in unfinished}
-    for key in list(unfinished_since):
-        if key not in keys:
-            del unfinished_since[key]
-    for key in keys:
-        unfinished_since.setdefault(key, now)
-    idle = all(now - unfinished_since[key] > _STUCK_S for key in keys)
-    if idle:
-        out.print(f"broker holds {held // 2**20} MB and nothing is in flight; replacing it with an empty one")
-        unfinished_since.clear()
-    return idle
 
 
 def _enrich_workers(stack: Stack) -> int:

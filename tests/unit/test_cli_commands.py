@@ -111,3 +111,25 @@ def test_the_readme_states_the_store_database_default_the_store_uses() -> None:
     row = next(line for line in readme.splitlines() if line.startswith("| `DATABASE_URL` |"))
     default = StoreSettings.model_fields["database_url"].default.get_secret_value()
     assert f"`newsflow store`: `{default}`" in row, row
+
+
+MB = 2**20
+
+
+@pytest.mark.parametrize(
+    ("held", "in_flight", "unmoved_s", "paused", "step"),
+    [
+        (MB, 50, 0.0, False, cli.RecycleStep.WAIT),  # at the limit: nothing to do
+        (MB + 1, 0, 0.0, False, cli.RecycleStep.REPLACE),  # over it, nothing in flight: swap now
+        (MB + 1, 50, 0.0, False, cli.RecycleStep.PAUSE_INGEST),  # over it mid-burst: stop the inflow first
+        (MB + 1, 50, 5.0, True, cli.RecycleStep.WAIT),  # paused, still draining
+        (MB + 1, 50, cli._STUCK_S + 1, True, cli.RecycleStep.REPLACE),  # nothing moves: stuck, not in flight
+        (2 * MB + 1, 50, 0.0, False, cli.RecycleStep.REPLACE),  # past twice the limit: whatever is in flight
+    ],
+)
+def test_a_full_broker_is_drained_before_it_is_replaced(
+    held: int, in_flight: int, unmoved_s: float, paused: bool, step: cli.RecycleStep
+) -> None:
+    """Issue 14: a burst grew the broker until it was replaced with thousands of files in flight, all
+    republished; now ingest pauses and the broker is replaced once they are stored."""
+    assert cli.recycle_step(held, MB, in_flight, unmoved_s, paused) is step
