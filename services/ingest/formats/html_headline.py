@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 _TOKEN = re.compile(r"\w+")
+_SEPARATOR_CHARACTER = re.compile(r"[-|:–—»·]")
 _SITE_NAME_XPATH = (
     "//meta[@property='og:site_name']/@content|//meta[@name='application-name']/@content"
     "|//meta[@name='og:site_name']/@content"
@@ -261,14 +262,14 @@ def trim_to_page_text(headline: str, tree: Any) -> str:
     additions the page does not show ("Sound Politics: Fight! Fight! Fight!" in the <title>, "Fight!
     Fight! Fight!" over the story; "Headline-Section-Site" joined without spaces). The part must open or
     close the headline and keep at least TRIM_MIN_SHARE of its words; the longest such part wins."""
+    if not _SEPARATOR_CHARACTER.search(headline):
+        return headline  # nothing is set apart, so nothing can be cut (most headlines; saves a walk of the page)
     tokens = _tokens(headline)
     width = len(tokens)
     best: list[str] = []
-    for element in tree.iter():
-        # A leaf element's text is all it prints; an element with children could print more than its text.
-        if not isinstance(element.tag, str) or not element.text or len(element):
-            continue
-        part = _tokens(element.text)
+    # Leaf elements only: their text is all they print; an element with children could print more.
+    for text in tree.xpath("//*[not(*)]/text()"):
+        part = _tokens(str(text))
         if not (max(HEADLINE_MIN_WORDS, TRIM_MIN_SHARE * width) <= len(part) < width) or len(part) <= len(best):
             continue
         if tokens[: len(part)] == part or tokens[width - len(part) :] == part:
