@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -30,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "eval"))
 
+import lxml.etree  # noqa: E402
+import lxml.html  # noqa: E402
 import trafilatura  # noqa: E402
 from extraction_devset import (  # noqa: E402
     DevPage,
@@ -44,6 +47,9 @@ from extraction_devset import (  # noqa: E402
 
 from services.ingest.formats import ExtractionOptions, extract_articles  # noqa: E402
 from services.ingest.formats.decode import decode_text  # noqa: E402
+from services.ingest.formats.html import decode_html  # noqa: E402
+from services.ingest.formats.html_headline import title_segments  # noqa: E402
+from services.ingest.formats.main_content import split_cells, tuning  # noqa: E402
 from services.runtime.errors import InvalidInput  # noqa: E402
 
 EVAL_ROOT = ROOT.parent / "shared" / "eval"
@@ -51,6 +57,9 @@ RESULTS = ROOT / "bench" / "results" / "extraction_eval.md"
 THROUGHPUT_PAGES = 120
 THROUGHPUT_ROUNDS = 2
 WORST = 10
+_WORD = re.compile(r"\w+")
+# Words of a predicted headline that say it is a site, section or navigation name rather than a story's.
+_NAV_WORDS = re.compile(r"news|sport|home|section|league|online|\.com|\btv\b|daily|times|report|odds|stories", re.I)
 
 
 def _text_as_paragraphs(page: DevPage) -> str:
@@ -109,6 +118,76 @@ def _worst(scorer: Any, pages: list[DevPage], predictions: dict[str, Prediction]
     for f1, precision, recall, page, prediction in scored[:WORST]:
         category = _category(precision, recall, prediction.rejected)
         rows.append(f"| {page.id} | {page.source} | {f1:.2f} | {precision:.2f} | {recall:.2f} | {category} |")
+    return rows
+
+
+def _words(text: str | None) -> list[str]:
+    return _WORD.findall((text or "").casefold())
+
+
+def _headline_on_text_page(page: DevPage, headline: list[str]) -> bool:
+    """The gold headline is one line of the saved text (table cells split as newsflow splits them)."""
+    cells = split_cells(decode_text(page.text_bytes), tuning().cell_gap_spaces)
+    return any(_words(cell) == headline for cell in cells)
+
+
+def _headline_on_html_page(page: DevPage, headline: list[str]) -> bool:
+    """The gold headline is the text of one element of the page or one segment of its <title>."""
+    try:
+        tree = lxml.html.document_fromstring(decode_html(page.html_bytes).encode("utf-8"))
+    except (ValueError, lxml.etree.ParserError):
+        return False
+    title = " ".join(" ".join(tree.xpath("//title//text()")).split())
+    if any(_words(segment) == headline for segment in title_segments(title)):
+        return True
+    return any(isinstance(element.tag, str) and _words(element.text_content()) == headline for element in tree.iter())
+
+
+def _headline_miss(headline: list[str], prediction: Prediction, on_page: bool) -> str:
+    predicted = _words(prediction.title)
+    if prediction.rejected:
+        return "page rejected or empty"
+    if not on_page:
+        return "gold headline is no line / element of the page"
+    if not predicted:
+        return "no headline found"
+    if " ".join(headline) in " ".join(predicted):
+        return "headline with additions (site, section, byline)"
+    if " ".join(predicted) in " ".join(headline):
+        return "part of the headline"
+    if len(predicted) <= 3 or _NAV_WORDS.search(prediction.title or ""):
+        return "site, section or navigation name"
+    return "another line (deck, teaser, caption, other story)"
+
+
+def _headline_ceiling(parts: dict[str, list[DevPage]], predictions: dict[str, dict[str, Prediction]]) -> list[str]:
+    """How many gold headlines a rule that picks one line (saved text) or one element / <title> segment
+    (HTML) could match at all, and what today's choice got instead on the pages it missed."""
+    finders = {"newsflow, saved text": _headline_on_text_page, "newsflow, HTML": _headline_on_html_page}
+    rows = ["| path | part | pages | headline on the page (ceiling) | matched | misses by category |"]
+    rows.append("| --- | --- | --- | --- | --- | --- |")
+    for name, on_page_of in finders.items():
+        for part, subset in parts.items():
+            scored = [page for page in subset if page.gold_title]
+            available = matched = 0
+            misses: dict[str, int] = {}
+            for page in scored:
+                headline = _words((page.gold_title or "").strip().split("\n")[0])
+                on_page = on_page_of(page, headline)
+                available += on_page
+                prediction = predictions[name][page.id]
+                if headline and _words(prediction.title) == headline:
+                    matched += 1
+                    continue
+                category = _headline_miss(headline, prediction, on_page)
+                misses[category] = misses.get(category, 0) + 1
+            listed = "; ".join(
+                f"{category} {count}" for category, count in sorted(misses.items(), key=lambda kv: -kv[1])
+            )
+            rows.append(
+                f"| {name.split(', ')[1]} | {part.split(' ')[0]} | {len(scored)} | {available} "
+                f"({available / len(scored):.3f}) | {matched} ({matched / len(scored):.3f}) | {listed} |"
+            )
     return rows
 
 
@@ -185,6 +264,16 @@ def main() -> None:
             cells.append(f"{accuracy:.3f} ({scored})")
         lines.append(f"| {name} | {' | '.join(cells)} |")
     lines.append("")
+    lines += [
+        "### Headline ceiling and misses",
+        "",
+        "Ceiling: pages whose gold headline (its first line, as word tokens) is one line of the saved text",
+        "(table cells split) or the text of one HTML element or <title> segment: what any rule that picks",
+        "one line or element can reach. Misses of newsflow's title, by what it chose instead.",
+        "",
+        *_headline_ceiling(parts, predictions),
+        "",
+    ]
     dev = parts["dev (tuned and gated)"]
     for name in NEWSFLOW:
         lines += [f"## {WORST} worst dev pages: {name}", "", *_worst(scorer, dev, predictions[name]), ""]

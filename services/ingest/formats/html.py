@@ -23,7 +23,7 @@ from services.ingest.clean import clean_paragraphs, normalise_line, word_count
 from services.ingest.dates import date_from_html
 from services.ingest.formats.decode import declared_html_charset, decode_text
 from services.ingest.formats.html_author import page_author
-from services.ingest.formats.html_headline import choose_headline, read_headline_evidence
+from services.ingest.formats.html_headline import choose_headline, read_headline_evidence, trim_to_page_text
 from services.ingest.formats.language import detect_language, normalise_language_tag
 from services.ingest.formats.main_content import language_stoplist
 from services.ingest.formats.model import ExtractedArticle, ExtractionOptions
@@ -201,14 +201,19 @@ def extract_html(
     if document is None or not document.text:
         raise InvalidInput(DeadLetterReason.NOT_AN_ARTICLE, "no main text found in the HTML page")
 
-    headline = (
-        title
-        or choose_headline(
+    chosen = (
+        None
+        if title
+        else choose_headline(
             headline_evidence,
             document.text,
             meta_title=metadata.title,
             stoplist=language_stoplist(declared_language or normalise_language_tag(document.language) or "en"),
         )
+    )
+    headline = (
+        title
+        or (trim_to_page_text(chosen, tree) if chosen else None)
         or metadata.title
         or trafilatura_metadata.extract_title(tree)
         or ""

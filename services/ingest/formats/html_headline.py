@@ -26,6 +26,7 @@ from services.ingest.formats.headline_rules import (
     IN_TITLE_MIN_OVERLAP,
     LEAD_MAX_LINES,
     LEAD_PARAGRAPH_MIN_WORDS,
+    MARKED_HEADING,
     MAX_HEADINGS,
     NOT_A_HEADLINE,
     SEGMENT_MIN_OVERLAP,
@@ -34,6 +35,8 @@ from services.ingest.formats.headline_rules import (
     SITE_COLON,
     TITLE_SEPARATORS,
     TITLE_UNDERSCORES,
+    TRIM_MIN_SHARE,
+    TRIM_SEPARATOR,
 )
 
 __all__ = [
@@ -44,9 +47,11 @@ __all__ = [
     "lead_lines",
     "read_headline_evidence",
     "title_segments",
+    "trim_to_page_text",
 ]
 
 _TOKEN = re.compile(r"\w+")
+_SEPARATOR_CHARACTER = re.compile(r"[-|:–—»·]")
 _SITE_NAME_XPATH = (
     "//meta[@property='og:site_name']/@content|//meta[@name='application-name']/@content"
     "|//meta[@name='og:site_name']/@content"
@@ -57,6 +62,7 @@ _SITE_NAME_XPATH = (
 class Heading:
     text: str
     is_h1: bool
+    """An <h1>, or an element whose class, id or itemprop names it a headline or title."""
     in_title: bool
     """The <title> repeats it word for word."""
 
@@ -90,7 +96,9 @@ def read_headline_evidence(tree: Any) -> HeadlineEvidence:
         text = " ".join(element.text_content().split())
         tokens = _tokens(text)
         if HEADLINE_MIN_WORDS <= len(tokens) <= HEADLINE_MAX_WORDS:
-            headings.append(Heading(text, element.tag == "h1", _contains(title_tokens, tokens)))
+            names = " ".join(filter(None, (element.get("class"), element.get("id"), element.get("itemprop"))))
+            is_marked = element.tag == "h1" or MARKED_HEADING.search(names) is not None
+            headings.append(Heading(text, is_marked, _contains(title_tokens, tokens)))
     site_names = [" ".join(str(name).split()) for name in tree.xpath(_SITE_NAME_XPATH)]
     return HeadlineEvidence(headings, title, [name for name in site_names if name])
 
@@ -189,7 +197,13 @@ def choose_headline(
     best_lead = max(leads, default=None)
     if best_lead is not None and best_lead[0] >= SEGMENT_MIN_OVERLAP:
         return best_lead[2]
-    others = [(overlap(h.text), len(_tokens(h.text)), h.text) for h in free if not h.is_h1]
+    # Unmarked headings also label sections ("Business Report") and date lines: a heading of its own needs
+    # some length and no date to be the headline.
+    others = [
+        (overlap(h.text), len(_tokens(h.text)), h.text)
+        for h in free
+        if not h.is_h1 and len(_tokens(h.text)) >= SEGMENT_MIN_WORDS and DATED.search(h.text) is None
+    ]
     best_other = max(others, default=None)
     if best_other is not None and best_other[0] >= HEADING_MIN_OVERLAP:
         return best_other[2]
@@ -241,3 +255,32 @@ def _without_additions(heading: str, segments: list[str]) -> str:
         ):
             return segment
     return heading
+
+
+def trim_to_page_text(headline: str, tree: Any) -> str:
+    """The part of ``headline`` that the page itself prints as one element, when the headline came with
+    additions the page does not show ("Sound Politics: Fight! Fight! Fight!" in the <title>, "Fight!
+    Fight! Fight!" over the story; "Headline-Section-Site" joined without spaces). The part must open or
+    close the headline and keep at least TRIM_MIN_SHARE of its words; the longest such part wins."""
+    if not _SEPARATOR_CHARACTER.search(headline):
+        return headline  # nothing is set apart, so nothing can be cut (most headlines; saves a walk of the page)
+    tokens = _tokens(headline)
+    width = len(tokens)
+    best: list[str] = []
+    # Leaf elements only: their text is all they print; an element with children could print more.
+    for text in tree.xpath("//*[not(*)]/text()"):
+        part = _tokens(str(text))
+        if not (max(HEADLINE_MIN_WORDS, TRIM_MIN_SHARE * width) <= len(part) < width) or len(part) <= len(best):
+            continue
+        if tokens[: len(part)] == part or tokens[width - len(part) :] == part:
+            best = part
+    if not best:
+        return headline
+    # Cut the headline's own wording (its case and punctuation) at the part's words; what is cut off must
+    # be set apart by a separator ("Site: Headline", "Headline-Section"), not be the headline's own words.
+    spans = [match.span() for match in _TOKEN.finditer(headline)]
+    if tokens[: len(best)] == best:
+        kept, cut = headline[: spans[len(best) - 1][1]], headline[spans[len(best) - 1][1] :]
+    else:
+        kept, cut = headline[spans[width - len(best)][0] :], headline[: spans[width - len(best)][0]]
+    return kept.strip() if TRIM_SEPARATOR.search(cut) else headline

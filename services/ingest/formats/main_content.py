@@ -59,6 +59,7 @@ _DATED = re.compile(
 _NOT_A_HEADLINE = re.compile(r"\s[|»/]\s|^\s*(?:\d{1,2}\.|[*•])\s")
 _BYLINE = re.compile(r"^(?:by|posted by|written by|from)\s+\S", re.IGNORECASE)
 _HEADLINE_END = re.compile(r"[.:;,]$")
+_HEADER_LINE_MAX_WORDS = 12  # "Shaun Nichols in California, vnunet.com 15 Jan 2008"; longer dated lines are prose
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ class MainContentTuning:
     title_min_score: float
     title_isolated_bonus: float
     title_overlap_prior_words: float
+    title_header_window_lines: int
+    title_header_below_bonus: float
     stoplists: dict[str, str]
 
 
@@ -282,6 +285,22 @@ def _content_tokens(text: str, stoplist: frozenset[str]) -> set[str]:
     return {token for token in _TOKEN.findall(text.casefold()) if token not in stoplist and not token.isdigit()}
 
 
+def _is_header_evidence(line: str) -> bool:
+    """A byline or a date line: what a news page prints right under its headline."""
+    return (
+        _BYLINE.match(line) is not None
+        or parse_standalone_date(line) is not None
+        or (word_count(line) <= _HEADER_LINE_MAX_WORDS and _DATED.search(line) is not None)
+    )
+
+
+def _header_follows(lines: list[str], index: int, first_prose: int, config: MainContentTuning) -> bool:
+    """A byline or date sits within a few lines below ``index``, before the story starts: the headline is
+    the line that such a header zone hangs from (a deck or a kicker may sit between them)."""
+    stop = min(first_prose, index + 1 + config.title_header_window_lines)
+    return any(_is_header_evidence(lines[j]) for j in range(index + 1, stop))
+
+
 def _find_title(
     lines: list[str],
     kinds: list[LineClass],
@@ -328,6 +347,7 @@ def _find_title(
             + min(word_count(line), config.title_full_length_words) / config.title_full_length_words
             - config.title_distance_cost * distance
             + (config.title_isolated_bonus if isolated[index] else 0.0)
+            + (config.title_header_below_bonus if _header_follows(lines, index, first_prose, config) else 0.0)
         )
         if score >= config.title_min_score and (best is None or score > best[0]):
             best = (score, index)

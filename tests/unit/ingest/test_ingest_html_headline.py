@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import lxml.html
 
-from services.ingest.formats.html_headline import choose_headline, lead_lines, read_headline_evidence, title_segments
+from services.ingest.formats.html_headline import (
+    choose_headline,
+    lead_lines,
+    read_headline_evidence,
+    title_segments,
+    trim_to_page_text,
+)
 from services.ingest.formats.main_content import language_stoplist
 
 STOPLIST = language_stoplist("en")
@@ -72,3 +78,32 @@ def test_lead_lines_stop_at_the_story() -> None:
     lead = lead_lines("Home | Business\nKessel cranes cut ship waiting times\n" + BODY)
     assert lead.candidates == ["Kessel cranes cut ship waiting times"]
     assert lead.story[0].startswith("The harbour crane fleet")
+
+
+def _trimmed(headline: str, body_markup: str) -> str:
+    tree = lxml.html.document_fromstring(f"<html><body>{body_markup}</body></html>")
+    return trim_to_page_text(headline, tree)
+
+
+def test_headline_loses_the_site_name_that_the_page_does_not_print_with_it() -> None:
+    printed = "<div><span class='t'>Cranes arrive in Kessel harbour</span><p>Story.</p></div>"
+    assert _trimmed("Harbour Daily: Cranes arrive in Kessel harbour", printed) == "Cranes arrive in Kessel harbour"
+    assert _trimmed("Cranes arrive in Kessel harbour-Business-Harbour Daily", printed) == (
+        "Cranes arrive in Kessel harbour"
+    )
+
+
+def test_headline_keeps_its_own_words_when_the_page_prints_only_part_of_them() -> None:
+    # No separator before the cut: "Kessel cranes" is a name the page prints elsewhere, not the headline.
+    assert _trimmed("Kessel cranes break down again", "<p><b>Kessel cranes</b> news</p>") == (
+        "Kessel cranes break down again"
+    )
+
+
+def test_element_marked_as_the_headline_competes_with_the_h1() -> None:
+    # The <title> is the site's name only; the <h1> is the section, the marked element the story's headline.
+    headline = _headline(
+        "<title>Harbour Daily</title>",
+        "<h1>Kessel harbour news</h1><span class='article_headline'>New cranes cut waiting times at Kessel</span>",
+    )
+    assert headline == "New cranes cut waiting times at Kessel"

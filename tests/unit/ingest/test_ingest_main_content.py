@@ -91,3 +91,21 @@ def test_two_word_name_line_does_not_outscore_a_headline_sharing_fewer_of_its_wo
     # "Local traders" is two words the story uses; the headline shares only some of its words with it.
     page = [*MENU, "", "Terminal opening pushed back a year", "", "Local traders", "", *STORY]
     assert find_main_content(page, "en").title == "Terminal opening pushed back a year"
+
+
+def test_headline_over_its_byline_and_date_beats_a_teaser_nearer_the_story() -> None:
+    # A news page hangs its byline and date under the headline; a teaser of another story about the same
+    # harbour sits closer to the story but has no header zone under it.
+    page = [
+        *MENU,
+        "",
+        "Ferry terminal opening delayed by old quay stones",
+        "By Ana Lind",
+        "May 9, 2024",
+        "",
+        "Cafés at the harbour",
+        "Island ferries get a new hall",
+        "",
+        *STORY,
+    ]
+    assert find_main_content(page, "en").title == "Ferry terminal opening delayed by old quay stones"
