@@ -495,14 +495,16 @@ def assign_story(port: StoryStatePort, features: StoryFeatures) -> Decision:
     # Document frequencies for every term either side of a comparison uses: the article's and the
     # centroids' of the candidates the time gates leave (a story term missing here would get the
     # maximum IDF and skew norms; a gated candidate is never scored, so its terms are not needed).
+    # Gated once here: most candidates of a long-running beat are months away, and choose_story would
+    # only gate them again.
+    open_candidates = [c for c in candidates if not _gated(features, c)]
     terms = set(features.terms)
-    for c in candidates:
-        if not _gated(features, c):
-            terms.update(c.terms)
+    for c in open_candidates:
+        terms.update(c.terms)
     doc_freq, n_docs = port.doc_freq(terms)
-    decision = choose_story(features, candidates, idf_table(doc_freq, n_docs, terms), hits)
+    decision = choose_story(features, open_candidates, idf_table(doc_freq, n_docs, terms), hits)
     if decision.joined:
-        state = merge(next(s for s in candidates if s.story_id == decision.story_id), features)
+        state = merge(next(s for s in open_candidates if s.story_id == decision.story_id), features)
     else:
         state = new_story(features, decision.story_id)
     port.record(Assignment(features=features, decision=decision, state=state, founded=not decision.joined))
@@ -657,6 +659,17 @@ class DocFreqCache:
                 self._df[term] = df
             if self.watermark is None or seq > self.watermark:
                 self.watermark = seq
+
+    def count_own(self, terms: Iterable[str], seq: int) -> None:
+        """The caller's own document (stamped ``seq``) counted once for each of ``terms``, written while
+        it holds the store's write lock, right after an ``apply`` brought the cache up to ``seq - 1``'s
+        state: the same values a re-read would give."""
+        df = self._df
+        for term in terms:
+            if term in df:
+                df[term] += 1
+        if self.watermark is not None and seq > self.watermark:
+            self.watermark = seq
 
     def missing(self, terms: Iterable[str]) -> list[str]:
         """The terms to read from the store before ``frequencies`` covers ``terms``."""

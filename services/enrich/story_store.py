@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -90,6 +91,8 @@ class SqliteStoryStore:
         self._cache = StoryStateCache()
         self._candidate_seqs: dict[str, int] = {}  # story id -> seq, from quote_hits/stories_with_keys
         self._doc_freq_cache = DocFreqCache()
+        self._pending_df: Counter[str] = Counter()  # this batch's document-frequency counts, not written yet
+        self._pending_seq = 0
 
     def _migrate(self) -> None:
         """Bring a file written by an older newsflow up to date (once, under the write lock: several
@@ -146,10 +149,12 @@ class SqliteStoryStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             decisions = [assign_story(self, f) for f in features]
+            self._write_doc_freq()
             conn.execute("COMMIT")
             return decisions
         except BaseException:
             conn.execute("ROLLBACK")
+            self._pending_df.clear()
             self._cache.clear()  # merge may have changed a cached state that was not committed
             self._candidate_seqs.clear()
             self._doc_freq_cache.watermark = None  # it may hold frequencies that were rolled back
@@ -186,15 +191,28 @@ class SqliteStoryStore:
             (number, json.dumps(sorted(f.text_shingles))),
         )
         conn.execute("INSERT INTO assignments (article_id, story_id) VALUES (?, ?)", (f.article_id, state.story_id))
-        # The article's sequence value stamps its document-frequency changes (DocFreqCache).
-        conn.execute(
-            "INSERT INTO doc_freq (term, df, seq) SELECT value, 1, ? FROM json_each(?) WHERE true"
-            " ON CONFLICT(term) DO UPDATE SET df = df + 1, seq = excluded.seq",
-            (seq, json.dumps(sorted(f.terms))),
-        )
+        # Document frequencies are written once per batch (_write_doc_freq): the batch's articles share
+        # most of their common terms, so the table takes a fraction of the rows. This transaction holds
+        # the write lock and doc_freq() brought the cache up to date just before, so no other writer's
+        # change lies between: the cache takes this article's counts directly.
+        self._pending_df.update(f.terms.keys())
+        self._pending_seq = seq
+        self._doc_freq_cache.count_own(f.terms, seq)
         conn.execute(
             "INSERT INTO meta (key, value) VALUES ('n_docs', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1"
         )
+
+    def _write_doc_freq(self) -> None:
+        """The batch's document-frequency counts, one row per term, stamped with the batch's last sequence
+        value (other writers' DocFreqCache applies every row changed after their watermark)."""
+        if not self._pending_df:
+            return
+        self._conn.execute(
+            "INSERT INTO doc_freq (term, df, seq) SELECT key, value, ? FROM json_each(?) WHERE true"
+            " ON CONFLICT(term) DO UPDATE SET df = df + excluded.df, seq = excluded.seq",
+            (self._pending_seq, json.dumps(dict(sorted(self._pending_df.items())))),
+        )
+        self._pending_df.clear()
 
     def _meta(self, key: str) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -218,13 +236,14 @@ class SqliteStoryStore:
         for i in range(0, len(quoted), 500):
             chunk = quoted[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            for story_id, seq, n in self._conn.execute(
+            rows: list[tuple[str, int, int]] = self._conn.execute(
                 f"SELECT st.story_id, st.seq, sh.hits FROM (SELECT story, COUNT(*) AS hits FROM story_text_shingles"
                 f" WHERE shingle IN ({marks}) GROUP BY story) sh JOIN stories st ON st.n = sh.story",
                 chunk,
-            ):
-                hits[str(story_id)] = hits.get(str(story_id), 0) + int(n)
-                self._candidate_seqs[str(story_id)] = int(seq)
+            ).fetchall()
+            for story_id, seq, n in rows:
+                hits[story_id] = hits.get(story_id, 0) + n
+                self._candidate_seqs[story_id] = seq
         return hits
 
     def stories_with_keys(self, keys: frozenset[str]) -> set[str]:
@@ -233,13 +252,17 @@ class SqliteStoryStore:
         for i in range(0, len(ordered), 500):
             chunk = ordered[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            for story_id, seq in self._conn.execute(
-                "SELECT DISTINCT k.story_id, st.seq FROM story_keys k JOIN stories st ON st.story_id = k.story_id"
-                f" WHERE k.key IN ({marks})",
-                chunk,
-            ):
-                ids.add(str(story_id))
-                self._candidate_seqs[str(story_id)] = int(seq)
+            # (TEXT, INTEGER) columns: sqlite3 returns them as str and int, no conversion needed.
+            rows: dict[str, int] = dict(
+                self._conn.execute(
+                    # A semi-join: each story once, without DISTINCT's temporary b-tree over (key, story) pairs.
+                    "SELECT story_id, seq FROM stories WHERE story_id IN"
+                    f" (SELECT story_id FROM story_keys WHERE key IN ({marks}))",
+                    chunk,
+                ).fetchall()
+            )
+            ids.update(rows)
+            self._candidate_seqs.update(rows)
         return ids
 
     def recent_states(self, story_ids: set[str], limit: int) -> list[StoryState]:
@@ -288,5 +311,9 @@ class SqliteStoryStore:
             marks = ",".join("?" * len(chunk))
             for term, df in self._conn.execute(f"SELECT term, df FROM doc_freq WHERE term IN ({marks})", chunk):
                 found[str(term)] = int(df)
+        pending = self._pending_df
+        for term in missing:
+            if term in pending:  # counted by this batch, not written yet
+                found[term] = found.get(term, 0) + pending[term]
         cache.fill(missing, found)
         return cache.frequencies, self._meta("n_docs")
