@@ -424,6 +424,14 @@ class _Restarts:
     next_start: float = 0.0
 
 
+def counts_against_the_child(exit_code: int | None, ran_s: float) -> bool:
+    """Whether an exit brings dev closer to giving up on a child: it failed by itself right after starting
+    (a wrong setting, a dependency that is down: restarting will not help). A child killed by a signal
+    (an operator, the OOM killer, a fault drill) did not fail by itself: it is restarted, never given up on."""
+    killed = exit_code is not None and exit_code < 0
+    return ran_s < _QUICK_FAILURE_S and not killed
+
+
 def restart_delay(quick_failures: int) -> float | None:
     """Seconds before restarting a child that failed this many times in a row right after starting
     (5, 10, 20, 40...; at most 60), or None: give up, it will not get better by itself."""
@@ -461,8 +469,8 @@ def _supervise(stack: Stack, inbox: Path, broker_max_memory: int = 0) -> None:
                 if name in stopped:
                     continue
                 state = restarts.setdefault(name, _Restarts())
-                state.quick_failures += 1 if now - process.started_at < _QUICK_FAILURE_S else 0
                 code = process.stop()
+                state.quick_failures += 1 if counts_against_the_child(code, now - process.started_at) else 0
                 reason = last_error(process.log_path) or "no error logged"
                 unreachable = code == ExitCode.UNREACHABLE
                 delay = restart_delay(state.quick_failures)

@@ -318,6 +318,22 @@ def test_a_broker_crash_is_noticed_and_what_it_held_republished(dev: Dev) -> Non
     assert "broker exited with" in dev.output() and "broker restarted on" in dev.output()
 
 
+def test_a_service_killed_again_and_again_is_restarted_every_time(dev: Dev) -> None:
+    """Issue 14: dev gave up on ingest after the faults bench SIGKILLed it five times within a minute of its
+    starts, as if a wrong setting made it fail; a kill is not the child's own failure, so it restarts it."""
+    def restarted(pid: int) -> Callable[[], bool]:
+        return lambda: dev.child("services.ingest").pid != pid
+
+    for _ in range(6):
+        killed = dev.child("services.ingest")
+        killed.kill()
+        dev.wait(restarted(killed.pid), timeout_s=60)
+    dev.drop_good(2)
+    dev.wait(dev.all_good_stored)
+    dev.assert_good_stored_once()
+    assert "giving up" not in dev.output()
+
+
 def test_the_broker_memory_is_bounded(dev: Dev) -> None:
     """Issue 14, finding 13: the in-memory broker grew without bound; dev replaces it once it holds more than
     --broker-max-memory-mb and what it carried is stored."""

@@ -133,3 +133,10 @@ def test_a_full_broker_is_drained_before_it_is_replaced(
     """Issue 14: a burst grew the broker until it was replaced with thousands of files in flight, all
     republished; now ingest pauses and the broker is replaced once they are stored."""
     assert cli.recycle_step(held, MB, in_flight, unmoved_s, paused) is step
+
+
+def test_a_kill_does_not_count_towards_giving_up_on_a_child() -> None:
+    assert cli.counts_against_the_child(1, ran_s=3.0)  # failed by itself right after starting
+    assert not cli.counts_against_the_child(1, ran_s=cli._QUICK_FAILURE_S + 1)  # ran a while first
+    assert not cli.counts_against_the_child(-9, ran_s=3.0)  # SIGKILLed: an operator, the OOM killer, a drill
+    assert not cli.counts_against_the_child(-15, ran_s=3.0)
