@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Any
 
+import numpy
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -44,10 +45,13 @@ NEWLINE_SENTENCIZER = "newline_boundaries"
 def _newline_boundaries(doc: Doc) -> Doc:
     """Start a sentence after every line break: bodies are one paragraph per line, and headings or
     list items without a final full stop must not be parsed as part of the next sentence."""
-    for tok in doc[1:]:
-        prev = doc[tok.i - 1]
-        if "\n" in prev.whitespace_ or (prev.is_space and "\n" in prev.text):
-            tok.is_sent_start = True
+    # spaCy keeps at most one plain space as a token's trailing whitespace: line breaks are always in
+    # whitespace tokens. Only those are visited (found in one array), not every token from Python,
+    # which cost about 1 ms of a 700-token article.
+    last = len(doc) - 1
+    for i in numpy.flatnonzero(doc.to_array("IS_SPACE")):
+        if i < last and "\n" in doc[int(i)].text:
+            doc[int(i) + 1].is_sent_start = True
     return doc
 
 
