@@ -7,8 +7,9 @@ found a story (the second sees the first's committed story and joins it) nor los
 The lock is held from the first read to the commit, so one consumer group assigns one article at a
 time whatever its replica count (bench/results/story_state.md has the cost; spaCy runs outside it).
 
-Per batch one statement for the lock and one commit; per article one each for redelivery, quote hits, keyed candidates,
-candidate versions, document-frequency changes and the document count, then one pipelined write; no
+Per batch one statement for the lock, one for the other replicas' document-frequency changes and the
+document count, one pipelined write of the batch's frequencies and count, and one commit; per article one
+each for redelivery, quote hits, keyed candidates and candidate versions, then one pipelined write; no
 per-article reload. Candidate states are cached by story id and version (``seq``): a state is read again
 only when another replica (or this one) changed it since. Document frequencies are cached too and kept
 exact by reading only the rows changed since the last read (``DocFreqCache``). A failed transaction
@@ -24,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from services.enrich.stories import (
@@ -65,6 +67,11 @@ class PostgresStoryStore:
         self._doc_freq = DocFreqCache()
         self._conn: Connection | None = None  # the connection of the transaction in progress
         self._candidate_seqs: dict[str, int] = {}  # story id -> seq, from quote_hits/stories_with_keys
+        # This batch's document-frequency counts and documents, written once at its end (_write_counts);
+        # the first doc_freq() of a batch reads what other replicas changed, the rest need not (the lock).
+        self._pending_df: Counter[str] = Counter()
+        self._pending_docs = 0
+        self._n_docs_at_start: int | None = None
 
     def migrate(self) -> list[str]:
         return self._db.migrate(migrations())
@@ -87,8 +94,12 @@ class PostgresStoryStore:
             with self._db.transaction() as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (ASSIGNMENT_LOCK_KEY,))
                 self._conn = conn
+                self._n_docs_at_start = None
                 decisions = [assign_story(self, f) for f in features]
+                self._write_counts(conn)
         except BaseException:
+            self._pending_df.clear()
+            self._pending_docs = 0
             self._cache.clear()
             self._candidate_seqs.clear()
             self._doc_freq.watermark = None  # it may hold frequencies that were rolled back
@@ -126,6 +137,7 @@ class PostgresStoryStore:
         with self._db.transaction() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (ASSIGNMENT_LOCK_KEY,))
             self._conn = conn
+            self._n_docs_at_start = None
             try:
                 frequencies, n_docs = self.doc_freq(terms)
                 return {t: frequencies.get(t, 0) for t in terms}, n_docs
@@ -208,20 +220,48 @@ class PostgresStoryStore:
 
     def doc_freq(self, terms: set[str]) -> tuple[Mapping[str, int], int]:
         conn, cache = self._tx(), self._doc_freq
-        if cache.watermark is None:
-            row = conn.execute("SELECT coalesce(max(seq), 0) FROM story_doc_freq").fetchone()
-            cache.start(int(str(row[0])) if row else 0)
-        else:
-            changed = conn.execute(
-                "SELECT term, df, seq FROM story_doc_freq WHERE seq > %s", (cache.watermark,)
-            ).fetchall()
-            cache.apply((str(t), int(str(df)), int(str(seq))) for t, df, seq in changed)
+        if self._n_docs_at_start is None:  # the batch's first article: catch up on the other replicas
+            if cache.watermark is None:
+                row = conn.execute("SELECT coalesce(max(seq), 0) FROM story_doc_freq").fetchone()
+                cache.start(int(str(row[0])) if row else 0)
+            else:
+                changed = conn.execute(
+                    "SELECT term, df, seq FROM story_doc_freq WHERE seq > %s", (cache.watermark,)
+                ).fetchall()
+                cache.apply((str(t), int(str(df)), int(str(seq))) for t, df, seq in changed)
+            n_docs = conn.execute("SELECT value FROM story_counters WHERE name = 'n_docs'").fetchone()
+            self._n_docs_at_start = int(str(n_docs[0])) if n_docs else 0
         missing = cache.missing(terms)
         if missing:
             rows = conn.execute("SELECT term, df FROM story_doc_freq WHERE term = ANY(%s)", (missing,)).fetchall()
-            cache.fill(missing, {str(t): int(str(df)) for t, df in rows})
-        n_docs = conn.execute("SELECT value FROM story_counters WHERE name = 'n_docs'").fetchone()
-        return cache.frequencies, int(str(n_docs[0])) if n_docs else 0
+            found = {str(t): int(str(df)) for t, df in rows}
+            pending = self._pending_df
+            for term in missing:
+                if term in pending:  # counted by this batch, not written yet
+                    found[term] = found.get(term, 0) + pending[term]
+            cache.fill(missing, found)
+        return cache.frequencies, self._n_docs_at_start + self._pending_docs
+
+    def _write_counts(self, conn: Connection) -> None:
+        """The batch's document frequencies (one row per term) and document count, in one round trip."""
+        if not self._pending_docs:
+            return
+        terms = sorted(self._pending_df)
+        with conn.pipeline():
+            last = conn.execute(
+                "WITH written AS (INSERT INTO story_doc_freq (term, df, seq)"
+                " SELECT t, n, nextval('story_doc_freq_seq') FROM unnest(%s::text[], %s::int[]) AS u(t, n)"
+                " ON CONFLICT (term) DO UPDATE SET df = story_doc_freq.df + EXCLUDED.df, seq = EXCLUDED.seq"
+                " RETURNING seq) SELECT max(seq) FROM written",
+                (terms, [self._pending_df[t] for t in terms]),
+            )
+            conn.execute("UPDATE story_counters SET value = value + %s WHERE name = 'n_docs'", (self._pending_docs,))
+        row = last.fetchone()
+        if row is not None and row[0] is not None:
+            # Written under the lock: no other replica's change lies between, and count_own counted these.
+            self._doc_freq.advance(int(str(row[0])))
+        self._pending_df.clear()
+        self._pending_docs = 0
 
     def record(self, assignment: Assignment) -> None:
         conn, state, f = self._tx(), assignment.state, assignment.features
@@ -246,14 +286,10 @@ class PostgresStoryStore:
             conn.execute(
                 "INSERT INTO story_assignments (article_id, story_id) VALUES (%s, %s)", (f.article_id, story_id)
             )
-            conn.execute(
-                "INSERT INTO story_doc_freq (term, df, seq) SELECT t, 1, nextval('story_doc_freq_seq')"
-                " FROM unnest(%s::text[]) AS t"
-                " ON CONFLICT (term) DO UPDATE SET df = story_doc_freq.df + 1, seq = EXCLUDED.seq",
-                (sorted(f.terms),),
-            )
-            conn.execute("UPDATE story_counters SET value = value + 1 WHERE name = 'n_docs'")
             seq = conn.execute("SELECT seq FROM story_states WHERE story_id = %s", (story_id,))
         row = seq.fetchone()
         if row is not None:
             self._cache.put(story_id, int(str(row[0])), state)
+        self._pending_df.update(f.terms.keys())
+        self._pending_docs += 1
+        self._doc_freq.count_own(f.terms, None)

@@ -660,14 +660,20 @@ class DocFreqCache:
             if self.watermark is None or seq > self.watermark:
                 self.watermark = seq
 
-    def count_own(self, terms: Iterable[str], seq: int) -> None:
-        """The caller's own document (stamped ``seq``) counted once for each of ``terms``, written while
-        it holds the store's write lock, right after an ``apply`` brought the cache up to ``seq - 1``'s
-        state: the same values a re-read would give."""
+    def count_own(self, terms: Iterable[str], seq: int | None) -> None:
+        """The caller's own document counted once for each of ``terms``, while it holds the store's write
+        lock, after an ``apply`` brought the cache up to date: the same values a re-read would give.
+        ``seq``: the value stamping those changes, when known now (else the store passes it to
+        ``advance`` once it has written them)."""
         df = self._df
         for term in terms:
             if term in df:
                 df[term] += 1
+        if seq is not None:
+            self.advance(seq)
+
+    def advance(self, seq: int) -> None:
+        """Rows up to ``seq`` are the caller's own changes, already counted (``count_own``)."""
         if self.watermark is not None and seq > self.watermark:
             self.watermark = seq
 

@@ -321,6 +321,7 @@ def test_a_broker_crash_is_noticed_and_what_it_held_republished(dev: Dev) -> Non
 def test_a_service_killed_again_and_again_is_restarted_every_time(dev: Dev) -> None:
     """Issue 14: dev gave up on ingest after the faults bench SIGKILLed it five times within a minute of its
     starts, as if a wrong setting made it fail; a kill is not the child's own failure, so it restarts it."""
+
     def restarted(pid: int) -> Callable[[], bool]:
         return lambda: dev.child("services.ingest").pid != pid
 
