@@ -98,3 +98,15 @@ def test_signature_of_wrong_size_is_refused() -> None:
 def test_empty_index_finds_nothing() -> None:
     index = NearDuplicateIndex()
     assert index.find(index.signature(WIRE)) is None
+
+
+def test_the_index_keeps_only_the_most_recent_articles() -> None:
+    """Issue 14: the index held every article ever seen, and ingest grew by 100 MB over a 25,000-file burst."""
+    index = NearDuplicateIndex(capacity=2)
+    index.add("first", index.signature(WIRE))
+    index.add("second", index.signature(_edited_copy(WIRE)))
+    index.add("prize", index.signature(UNRELATED))  # over capacity: "first" is forgotten
+    assert len(index) == 2
+    assert index.find(index.signature(WIRE)) == "second"  # the earliest still kept
+    index.add("third", index.signature(UNRELATED + " Again."))
+    assert index.find(index.signature(WIRE)) is None
