@@ -68,6 +68,8 @@ def test_node_and_python_subscribers_receive_and_validate_every_seed(
         ),
     }
     inbox = tmp_path / "inbox"
+    # Made before ingest starts: ingest creates a missing inbox itself, and would race the test for it.
+    inbox.mkdir()
     home = tmp_path / "home"
     service_env = {
         "NEWSFLOW_HOME": str(home),
@@ -84,7 +86,6 @@ def test_node_and_python_subscribers_receive_and_validate_every_seed(
     ]
     try:
         time.sleep(1)
-        inbox.mkdir()
         for seed in sorted(SEEDS.iterdir()):
             shutil.copy(seed, inbox / seed.name)  # into the test's temporary inbox, read at test time
             time.sleep(0.5)
