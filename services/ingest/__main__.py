@@ -102,9 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         options=ExtractionOptions(
             max_bytes=settings.ingest_max_object_bytes, min_body_words=settings.ingest_min_body_words
         ),
-        near_duplicates=NearDuplicateIndex(
-            threshold=settings.ingest_near_duplicate_threshold, capacity=settings.ingest_near_duplicate_window
-        ),
+        near_duplicates=NearDuplicateIndex(ledger, threshold=settings.ingest_near_duplicate_threshold),
         publish_batch=settings.ingest_publish_batch,
         health=health,
     )

@@ -7,14 +7,16 @@ stack), ``services.ingest.postgres_ledger.PostgresLedger`` the one several repli
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from services.ingest.dedup import SignatureStore, StoredSignature
 from services.ingest.sources import ObjectVersion
 
 
@@ -26,7 +28,9 @@ class DoneVersion:
     dead_letter_ids: list[str]
 
 
-class IngestLedger(Protocol):
+class IngestLedger(SignatureStore, Protocol):
+    """Also the near-duplicate index's store: replicas sharing a ledger see each other's articles at once."""
+
     def claim(self, versions: Sequence[ObjectVersion]) -> list[ObjectVersion]:
         """The versions this process should handle now: not done, and not being handled elsewhere."""
         ...
@@ -46,12 +50,6 @@ class IngestLedger(Protocol):
         article_ids: list[str],
         dead_letter_ids: list[str],
     ) -> None: ...
-
-    def add_signature(self, article_id: str, signature: bytes) -> None: ...
-
-    def new_signatures(self) -> Iterable[tuple[str, bytes]]:
-        """Signatures added since the last call (by any process sharing the ledger); all on the first."""
-        ...
 
     def checkpoint(self, name: str) -> str | None: ...
 
@@ -77,8 +75,15 @@ CREATE TABLE IF NOT EXISTS signatures (
     signature BLOB NOT NULL,
     added_at REAL NOT NULL
 );
+-- LSH band keys of each signature (services/ingest/dedup.py): candidates for a near-duplicate lookup.
+CREATE TABLE IF NOT EXISTS signature_bands (
+    band_key INTEGER NOT NULL,
+    article_id TEXT NOT NULL,
+    PRIMARY KEY (band_key, article_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_BAND_SCHEME = "near-duplicate band scheme"
 
 
 class Ledger:
@@ -88,7 +93,6 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
-        self._signature_rowid = 0
 
     def claim(self, versions: Sequence[ObjectVersion]) -> list[ObjectVersion]:
         # One process owns a SQLite ledger: everything not done is its to handle.
@@ -127,24 +131,52 @@ class Ledger:
         """Make a version new again, so the next scan reads and publishes it once more."""
         self._db.execute("DELETE FROM object_versions WHERE uri = ? AND version = ?", (uri, version))
 
-    def add_signature(self, article_id: str, signature: bytes) -> None:
-        self._db.execute(
-            "INSERT OR IGNORE INTO signatures (article_id, signature, added_at) VALUES (?, ?, ?)",
-            (article_id, signature, time.time()),
-        )
+    def add_signature(self, article_id: str, signature: bytes, band_keys: Sequence[int]) -> None:
+        with self._transaction():
+            added = self._db.execute(
+                "INSERT OR IGNORE INTO signatures (article_id, signature, added_at) VALUES (?, ?, ?)",
+                (article_id, signature, time.time()),
+            ).rowcount
+            if added:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO signature_bands (band_key, article_id) VALUES (?, ?)",
+                    [(key, article_id) for key in band_keys],
+                )
 
-    def signatures(self) -> Iterator[tuple[str, bytes]]:
-        for article_id, signature in self._db.execute("SELECT article_id, signature FROM signatures ORDER BY added_at"):
-            yield str(article_id), bytes(signature)
-
-    def new_signatures(self) -> list[tuple[str, bytes]]:
+    def signatures_sharing(self, band_keys: Sequence[int]) -> list[StoredSignature]:
         rows = self._db.execute(
-            "SELECT rowid, article_id, signature FROM signatures WHERE rowid > ? ORDER BY rowid",
-            (self._signature_rowid,),
+            "SELECT article_id, signature FROM signatures WHERE article_id IN "
+            f"(SELECT article_id FROM signature_bands WHERE band_key IN ({', '.join('?' * len(band_keys))})) "
+            "ORDER BY rowid",
+            list(band_keys),
         ).fetchall()
-        if rows:
-            self._signature_rowid = int(rows[-1][0])
-        return [(str(article_id), bytes(signature)) for _rowid, article_id, signature in rows]
+        return [StoredSignature(str(article_id), bytes(signature)) for article_id, signature in rows]
+
+    def band_scheme(self) -> str | None:
+        return self.checkpoint(_BAND_SCHEME)
+
+    def rebuild_bands(self, scheme: str, band_keys: Callable[[bytes], list[int]]) -> int:
+        with self._transaction():
+            self._db.execute("DELETE FROM signature_bands")
+            rows = self._db.execute("SELECT article_id, signature FROM signatures").fetchall()
+            for article_id, signature in rows:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO signature_bands (band_key, article_id) VALUES (?, ?)",
+                    [(key, article_id) for key in band_keys(bytes(signature))],
+                )
+            self.save_checkpoint(_BAND_SCHEME, scheme)
+        return len(rows)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        # Autocommit otherwise: one fsync for a signature and its band keys, not one per row.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def checkpoint(self, name: str) -> str | None:
         row = self._db.execute("SELECT value FROM checkpoints WHERE name = ?", (name,)).fetchone()

@@ -14,13 +14,16 @@ import datetime as dt
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from psycopg.types.json import Jsonb
 
+from services.ingest.dedup import StoredSignature
 from services.ingest.ledger import DoneVersion
 from services.ingest.sources import ObjectVersion
 from services.runtime.postgres import PostgresConnection, stage_migrations
+
+_BAND_SCHEME = "near-duplicate band scheme"
 
 
 def migrations() -> list[tuple[str, str]]:
@@ -32,7 +35,6 @@ class PostgresLedger:
         self._db = PostgresConnection(database_url, application_name="newsflow-ingest")
         self._lease = lease
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._signature_seq = 0
 
     def migrate(self) -> list[str]:
         return self._db.migrate(migrations())
@@ -107,22 +109,52 @@ class PostgresLedger:
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM ingest_objects WHERE uri = %s AND version = %s", (uri, version))
 
-    def add_signature(self, article_id: str, signature: bytes) -> None:
+    def add_signature(self, article_id: str, signature: bytes, band_keys: Sequence[int]) -> None:
         with self._db.transaction() as conn:
-            conn.execute(
+            added = conn.execute(
                 "INSERT INTO ingest_signatures (article_id, signature) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                 (article_id, signature),
-            )
+            ).rowcount
+            if added:
+                conn.execute(
+                    "INSERT INTO ingest_signature_bands (band_key, article_id)"
+                    " SELECT k, %s FROM unnest(%s::bigint[]) AS t(k) ON CONFLICT DO NOTHING",
+                    (article_id, list(band_keys)),
+                )
 
-    def new_signatures(self) -> list[tuple[str, bytes]]:
+    def signatures_sharing(self, band_keys: Sequence[int]) -> list[StoredSignature]:
         with self._db.transaction() as conn:
             rows = conn.execute(
-                "SELECT seq, article_id, signature FROM ingest_signatures WHERE seq > %s ORDER BY seq",
-                (self._signature_seq,),
+                "SELECT s.article_id, s.signature FROM ingest_signatures s WHERE s.article_id IN"
+                " (SELECT article_id FROM ingest_signature_bands WHERE band_key = ANY(%s::bigint[])) ORDER BY s.seq",
+                (list(band_keys),),
             ).fetchall()
-        if rows:
-            self._signature_seq = int(str(rows[-1][0]))
-        return [(str(a), bytes(s)) for _seq, a, s in rows]  # type: ignore[call-overload]
+        return [StoredSignature(str(a), bytes(s)) for a, s in rows]  # type: ignore[call-overload]
+
+    def band_scheme(self) -> str | None:
+        return self.checkpoint(_BAND_SCHEME)
+
+    def rebuild_bands(self, scheme: str, band_keys: Callable[[bytes], list[int]]) -> int:
+        with self._db.transaction() as conn:
+            # Replicas starting together: one rebuilds, the others find the scheme recorded and do nothing.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('newsflow ingest signature bands'))")
+            row = conn.execute("SELECT value FROM ingest_checkpoints WHERE name = %s", (_BAND_SCHEME,)).fetchone()
+            if row is not None and str(row[0]) == scheme:
+                return 0
+            conn.execute("DELETE FROM ingest_signature_bands")
+            rows = conn.execute("SELECT article_id, signature FROM ingest_signatures").fetchall()
+            for article_id, signature in rows:
+                conn.execute(
+                    "INSERT INTO ingest_signature_bands (band_key, article_id)"
+                    " SELECT k, %s FROM unnest(%s::bigint[]) AS t(k) ON CONFLICT DO NOTHING",
+                    (article_id, band_keys(bytes(signature))),  # type: ignore[call-overload]
+                )
+            conn.execute(
+                "INSERT INTO ingest_checkpoints (name, value) VALUES (%s, %s)"
+                " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                (_BAND_SCHEME, scheme),
+            )
+        return len(rows)
 
     def checkpoint(self, name: str) -> str | None:
         with self._db.transaction() as conn:

@@ -87,12 +87,6 @@ class IngestService:
         self._health = health
         self.report = RunReport()
         self._scans = 0
-        self._load_signatures()
-
-    def _load_signatures(self) -> None:
-        # Other replicas sharing the ledger add signatures too: read the new ones before each scan.
-        for article_id, signature in self._ledger.new_signatures():
-            self._near_duplicates.add(article_id, signature)
 
     def run(self, stop: threading.Event, scan_interval_s: float, until_idle: bool) -> None:
         """Scan until stopped; with ``until_idle``, return after a scan that found nothing new."""
@@ -115,7 +109,6 @@ class IngestService:
 
     def scan_once(self, stop: threading.Event) -> int:
         """Handle every new object version once; return how many there were."""
-        self._load_signatures()
         pending: list[ObjectVersion] = []
         found = 0
         seen: set[tuple[str, str]] = set()
@@ -255,8 +248,7 @@ class IngestService:
         signature = self._near_duplicates.signature(result.text)
         earlier = self._near_duplicates.find(signature)
         duplicate_of = earlier if earlier is not None and earlier != article_id else None
-        self._near_duplicates.add(article_id, signature)
-        self._ledger.add_signature(article_id, signature)
+        self._near_duplicates.add(article_id, signature)  # into the ledger, durable before the event is sent
         metrics.INGEST_ARTICLES.labels(str(duplicate_of is not None).lower()).inc()
         article = cleaned_article(result, source, duplicate_of)
         if not self._producer.fits(article):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import SecretStr
 
 from services.runtime.settings import ServiceSettings
 
@@ -22,8 +22,6 @@ class IngestSettings(ServiceSettings):
     ingest_min_body_words: int = 40
     ingest_publish_batch: int = 32
     ingest_near_duplicate_threshold: float = 0.8
-    # Articles kept for near-copy comparison (about 4 KiB of ingest's memory each); older are forgotten.
-    ingest_near_duplicate_window: int = Field(default=20_000, ge=1)
     ingest_quarantine_dir: Path | None = None  # default: $NEWSFLOW_HOME/quarantine
     # Which object versions are done: a SQLite file for one ingest process (local stack), or Postgres
     # (DATABASE_URL) for several replicas over one bucket, which divide it by leasing object versions.

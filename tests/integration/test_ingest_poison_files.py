@@ -49,7 +49,7 @@ def _scan(broker: EmbeddedBroker, inbox: Path, home: Path) -> IngestService:
         producer=producer,
         quarantine=Quarantine(home / "quarantine"),
         options=ExtractionOptions(),
-        near_duplicates=NearDuplicateIndex(),
+        near_duplicates=NearDuplicateIndex(ledger),
         publish_batch=4,
         health=Health(60),
     )

@@ -134,7 +134,7 @@ def ingest_service(
         producer=producer,
         quarantine=Quarantine(quarantine),
         options=ExtractionOptions(max_bytes=max_bytes),
-        near_duplicates=NearDuplicateIndex(),
+        near_duplicates=NearDuplicateIndex(ledger),
         publish_batch=4,
         health=Health(60),
     )

@@ -16,12 +16,23 @@ import pytest
 
 from services.enrich.postgres_story_store import PostgresStoryStore
 from services.enrich.stories import InMemoryStoryStore, StoryFeatures
+from services.ingest.dedup import NearDuplicateIndex
 from services.ingest.postgres_ledger import PostgresLedger
 from services.ingest.sources import ObjectVersion
 
 pytestmark = pytest.mark.integration
 
 RETENTION = dt.timedelta(days=60)
+# Invented: a wire story and an unrelated one, long enough for word-shingle similarity to mean something.
+WIRE = (
+    "Dock workers at the port of Kessel voted on Tuesday to end a twelve-day strike that had left more than "
+    "forty container ships waiting offshore. The agreement gives workers a pay rise of six percent this year "
+    "and four percent next year, along with a new shift rota that union members had demanded since spring."
+)
+PRIZE = (
+    "Two marine biologists from the University of Tarn have won this year's Lindqvist Prize for discovering "
+    "cold-water corals that thrive in water far more acidic than scientists thought possible, the committee said."
+)
 
 # Three events with their own people, places and vocabulary, plus words all of them share.
 EVENTS = {
@@ -207,17 +218,21 @@ def test_ingest_replicas_divide_a_listing_and_take_over_a_dead_ones_share(databa
         b.close()
 
 
-def test_ingest_replicas_see_each_others_signatures_and_checkpoints(database_url: str) -> None:
+def test_ingest_replicas_share_one_near_duplicate_index_and_checkpoints(database_url: str) -> None:
     a = PostgresLedger(database_url, lease=dt.timedelta(seconds=60), owner="a")
     b = PostgresLedger(database_url, lease=dt.timedelta(seconds=60), owner="b")
     a.migrate()
     try:
-        a.add_signature("art-1", b"\x01" * 8)
-        assert b.new_signatures() == [("art-1", b"\x01" * 8)]
-        b.add_signature("art-2", b"\x02" * 8)
-        a.add_signature("art-1", b"\x09" * 8)  # the first signature of an id stands
-        assert b.new_signatures() == [("art-2", b"\x02" * 8)]
-        assert a.new_signatures() == [("art-1", b"\x01" * 8), ("art-2", b"\x02" * 8)]
+        index_a, index_b = NearDuplicateIndex(a), NearDuplicateIndex(b)
+        index_a.add("wire", index_a.signature(WIRE))
+        assert index_b.find(index_b.signature(WIRE + " The port did not comment.")) == "wire"  # at once
+        index_b.add("prize", index_b.signature(PRIZE))
+        index_a.add("wire", index_a.signature(PRIZE))  # the first signature of an id stands
+        assert index_a.find(index_a.signature(PRIZE)) == "prize"
+        assert [s.article_id for s in b.signatures_sharing(index_b.band_keys(index_b.signature(WIRE)))] == ["wire"]
+        strict = NearDuplicateIndex(b, threshold=0.95)  # another banding: b rebuilds the keys once
+        assert b.band_scheme() == strict.scheme and a.band_scheme() == strict.scheme
+        assert strict.find(strict.signature(WIRE)) == "wire"
         a.save_checkpoint("s3-listing", "drop/010.txt")
         assert b.checkpoint("s3-listing") == "drop/010.txt"
     finally:

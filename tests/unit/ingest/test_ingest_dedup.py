@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from services.ingest.dedup import NearDuplicateIndex, article_id_for, normalise_for_identity
+from services.ingest.ledger import Ledger
 
 WIRE = (
     "KESSEL, June 14 – Dock workers at the port of Kessel voted on Tuesday to end a twelve-day "
@@ -58,55 +62,79 @@ def test_different_text_has_different_id() -> None:
     assert article_id_for(WIRE) != article_id_for(_edited_copy(WIRE))
 
 
-def test_lightly_edited_wire_copy_is_found() -> None:
-    index = NearDuplicateIndex()
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    yield ledger
+    ledger.close()
+
+
+def test_lightly_edited_wire_copy_is_found(ledger: Ledger) -> None:
+    index = NearDuplicateIndex(ledger)
     index.add("wire", index.signature(WIRE))
     index.add("prize", index.signature(UNRELATED))
     assert index.find(index.signature(_edited_copy(WIRE))) == "wire"
 
 
-def test_unrelated_text_is_not_a_duplicate() -> None:
-    index = NearDuplicateIndex()
+def test_unrelated_text_is_not_a_duplicate(ledger: Ledger) -> None:
+    index = NearDuplicateIndex(ledger)
     index.add("wire", index.signature(WIRE))
     assert index.find(index.signature(UNRELATED)) is None
 
 
-def test_earliest_added_article_is_returned() -> None:
-    index = NearDuplicateIndex()
+def test_earliest_added_article_is_returned(ledger: Ledger) -> None:
+    index = NearDuplicateIndex(ledger)
     index.add("first", index.signature(WIRE))
     index.add("second", index.signature(_edited_copy(WIRE)))
     index.add("first", index.signature(UNRELATED))  # re-adding an id keeps its first signature
     assert index.find(index.signature(WIRE)) == "first"
-    assert len(index) == 2
+    assert index.find(index.signature(UNRELATED)) is None
 
 
-def test_signature_is_deterministic_bytes_across_instances() -> None:
-    first, second = NearDuplicateIndex(), NearDuplicateIndex()
-    signature = first.signature(WIRE)
-    assert isinstance(signature, bytes) and len(signature) == 128 * 8
-    assert signature == second.signature(WIRE)
-    second.add("wire", signature)
-    assert second.find(first.signature(WIRE)) == "wire"
+def test_signature_is_deterministic_bytes_across_instances(tmp_path: Path, ledger: Ledger) -> None:
+    other = Ledger(tmp_path / "other.sqlite3")
+    try:
+        first, second = NearDuplicateIndex(ledger), NearDuplicateIndex(other)
+        signature = first.signature(WIRE)
+        assert isinstance(signature, bytes) and len(signature) == 128 * 8
+        assert signature == second.signature(WIRE)
+        assert first.band_keys(signature) == second.band_keys(signature)
+        second.add("wire", signature)
+        assert second.find(first.signature(WIRE)) == "wire"
+    finally:
+        other.close()
 
 
-def test_signature_of_wrong_size_is_refused() -> None:
-    index = NearDuplicateIndex(num_perm=64)
+def test_signature_of_wrong_size_is_refused(ledger: Ledger) -> None:
+    index = NearDuplicateIndex(ledger, num_perm=64)
     with pytest.raises(ValueError, match="expected 512"):
-        index.add("x", NearDuplicateIndex().signature(WIRE))
+        index.add("x", NearDuplicateIndex(ledger).signature(WIRE))
 
 
-def test_empty_index_finds_nothing() -> None:
-    index = NearDuplicateIndex()
+def test_empty_index_finds_nothing(ledger: Ledger) -> None:
+    index = NearDuplicateIndex(ledger)
     assert index.find(index.signature(WIRE)) is None
 
 
-def test_the_index_keeps_only_the_most_recent_articles() -> None:
-    """Issue 14: the index held every article ever seen, and ingest grew by 100 MB over a 25,000-file burst."""
-    index = NearDuplicateIndex(capacity=2)
-    index.add("first", index.signature(WIRE))
-    index.add("second", index.signature(_edited_copy(WIRE)))
-    index.add("prize", index.signature(UNRELATED))  # over capacity: "first" is forgotten
-    assert len(index) == 2
-    assert index.find(index.signature(WIRE)) == "second"  # the earliest still kept
-    index.add("third", index.signature(UNRELATED + " Again."))
-    assert index.find(index.signature(WIRE)) is None
+def test_the_index_lives_in_the_ledger_and_survives_a_restart(tmp_path: Path) -> None:
+    """Issue 14: an in-memory index grew ingest by 100 MB over a 25,000-file burst, and a window of the
+    most recent articles forgot older ones. The ledger keeps every signature; a restarted ingest finds
+    articles its previous run saw, without loading them."""
+    path = tmp_path / "ledger.sqlite3"
+    first_run = Ledger(path)
+    NearDuplicateIndex(first_run).add("wire", NearDuplicateIndex(first_run).signature(WIRE))
+    first_run.close()
+    restarted = Ledger(path)
+    try:
+        index = NearDuplicateIndex(restarted)
+        assert index.find(index.signature(_edited_copy(WIRE))) == "wire"
+    finally:
+        restarted.close()
+
+
+def test_another_banding_rebuilds_the_stored_band_keys(ledger: Ledger) -> None:
+    strict = NearDuplicateIndex(ledger, threshold=0.9)
+    strict.add("wire", strict.signature(WIRE))
+    loose = NearDuplicateIndex(ledger, threshold=0.5)  # other bands: the stored keys are recomputed
+    assert loose.scheme != strict.scheme and ledger.band_scheme() == loose.scheme
+    assert loose.find(loose.signature(_edited_copy(WIRE))) == "wire"

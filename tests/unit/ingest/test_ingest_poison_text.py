@@ -8,7 +8,7 @@ import json
 import pytest
 
 from services.ingest.clean import sanitise_text
-from services.ingest.dedup import NearDuplicateIndex, article_id_for
+from services.ingest.dedup import article_id_for, minhash_signature
 from services.ingest.formats import ExtractedArticle, ExtractionOptions, extract_articles
 from services.ingest.formats.decode import decode
 
@@ -31,7 +31,7 @@ def _fits_everything_downstream(article: ExtractedArticle) -> None:
         value.encode("utf-8")  # no lone surrogate: Kafka, SQLite and Postgres take it
         assert "\x00" not in value  # Postgres text and jsonb refuse NUL
     article_id_for(article.text)
-    NearDuplicateIndex().signature(article.text)
+    minhash_signature(article.text)
 
 
 @pytest.mark.parametrize("escape", ["\\udfff", "\\ud800", "\\udc80x"])

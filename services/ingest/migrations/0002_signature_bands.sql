@@ -1,0 +1,8 @@
+-- LSH band keys of each near-duplicate signature (services/ingest/dedup.py): a lookup reads only the
+-- signatures that share a band key with the new article, so no replica holds the index in memory.
+-- Filled for existing signatures by the first replica that starts with this banding (rebuild_bands).
+CREATE TABLE ingest_signature_bands (
+    band_key    bigint NOT NULL,
+    article_id  text NOT NULL REFERENCES ingest_signatures (article_id) ON DELETE CASCADE,
+    PRIMARY KEY (band_key, article_id)
+);
