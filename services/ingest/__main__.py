@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         near_duplicates=NearDuplicateIndex(ledger, threshold=settings.ingest_near_duplicate_threshold),
         publish_batch=settings.ingest_publish_batch,
         health=health,
+        report_ids=args.report is not None,
     )
     try:
         service.run(stop, settings.ingest_scan_interval_seconds, until_idle=args.until_idle)

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 class RunReport:
     """What one ingest run published: ids the one-shot job waits for downstream."""
 
+    # Off for a long-running service nobody asked for a report: the id lists would grow with every article.
+    keeps_ids: bool = True
     article_ids: list[str] = field(default_factory=list)
     dead_letter_ids: list[str] = field(default_factory=list)
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
@@ -76,6 +78,7 @@ class IngestService:
         near_duplicates: NearDuplicateIndex,
         publish_batch: int,
         health: Health,
+        report_ids: bool = True,
     ) -> None:
         self._source = source
         self._ledger = ledger
@@ -85,7 +88,7 @@ class IngestService:
         self._near_duplicates = near_duplicates
         self._publish_batch = publish_batch
         self._health = health
-        self.report = RunReport()
+        self.report = RunReport(keeps_ids=report_ids)
         self._scans = 0
 
     def run(self, stop: threading.Event, scan_interval_s: float, until_idle: bool) -> None:
@@ -178,11 +181,13 @@ class IngestService:
             self.report.exact_duplicates += 1
         for outgoing in item.events:
             if isinstance(outgoing.event, CleanedArticle):
-                self.report.article_ids.append(outgoing.event.article_id)
+                if self.report.keeps_ids:
+                    self.report.article_ids.append(outgoing.event.article_id)
                 self._observe_quality(outgoing.event)
             elif isinstance(outgoing.event, DeadLetter):
                 log_dead_letter(outgoing.event)
-                self.report.dead_letter_ids.append(outgoing.event.dead_letter_id)
+                if self.report.keeps_ids:
+                    self.report.dead_letter_ids.append(outgoing.event.dead_letter_id)
                 reason = outgoing.event.reason.value
                 self.report.dead_letter_reasons[reason] = self.report.dead_letter_reasons.get(reason, 0) + 1
                 metrics.DEAD_LETTERS.labels(Stage.INGEST, reason).inc()

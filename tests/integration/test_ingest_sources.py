@@ -125,7 +125,12 @@ def bucket(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 
 
 def ingest_service(
-    source: BucketSource, ledger: Ledger, producer: EventProducer, quarantine: Path, max_bytes: int = 10_000_000
+    source: BucketSource,
+    ledger: Ledger,
+    producer: EventProducer,
+    quarantine: Path,
+    max_bytes: int = 10_000_000,
+    report_ids: bool = True,
 ) -> IngestService:
     """An ingest service wired as its process wires it, with small batches."""
     return IngestService(
@@ -137,6 +142,7 @@ def ingest_service(
         near_duplicates=NearDuplicateIndex(ledger),
         publish_batch=4,
         health=Health(60),
+        report_ids=report_ids,
     )
 
 
@@ -150,14 +156,18 @@ class Harness:
         self.settings = ServiceSettings(kafka_bootstrap_servers=broker.bootstrap_servers, **settings)
         ensure_topics(self.settings, [t.value for t in Topics])
 
-    def scan(self, fault: Callable[[BucketSource], BucketSource] | None = None) -> IngestService:
+    def scan(
+        self, fault: Callable[[BucketSource], BucketSource] | None = None, report_ids: bool = True
+    ) -> IngestService:
         """One scan by a freshly built service on the persistent ledger (a restart every call)."""
         ledger = Ledger(self.home / "ledger.sqlite3")
         producer = EventProducer(self.settings, "ingest-test")
         source = self.bucket.source(ledger)
         if fault is not None:
             source = fault(source)
-        service = ingest_service(source, ledger, producer, self.home / "quarantine", max_bytes=200_000)
+        service = ingest_service(
+            source, ledger, producer, self.home / "quarantine", max_bytes=200_000, report_ids=report_ids
+        )
         service.scan_once(threading.Event())
         producer.close()
         source.close()
@@ -250,6 +260,18 @@ def test_each_object_version_is_published_exactly_once_across_restarts(
     # The lightly edited copy is linked to the first as a near duplicate.
     assert trade[1].duplicate_of == trade[0].article_id
     assert harness.scan().report.objects == 0
+
+
+def test_a_service_asked_for_no_report_keeps_no_id_lists(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """Issue 14: a long-running ingest appended every published id to its run report, read by nobody."""
+    harness = Harness(broker, FolderBucket(tmp_path / "inbox"), tmp_path / "home")
+    harness.bucket.put("trade.txt", fixture("trade_talks_comments.txt"))
+    harness.bucket.put("empty.txt", b"")
+    report = harness.scan(report_ids=False).report
+    assert report.objects == 2 and sum(report.dead_letter_reasons.values()) == 1
+    assert report.article_ids == [] and report.dead_letter_ids == []
+    articles, letters = harness.published()
+    assert len(articles) == 1 and len(letters) == 1
 
 
 def test_bad_objects_become_reasoned_dead_letters_with_a_quarantine_copy(
