@@ -93,6 +93,13 @@ class SqliteStoryStore:
         self._doc_freq_cache = DocFreqCache()
         self._pending_df: Counter[str] = Counter()  # this batch's document-frequency counts, not written yet
         self._pending_seq = 0
+        # Within a batch this connection holds the write lock: nobody else can change the file, so the
+        # counters, the assignments asked for and the other writers' frequency changes are read once at
+        # its start and the counters written once at its end (a dozen statements an article before).
+        self._counters: dict[str, int] = {}
+        self._known: dict[str, str] = {}
+        self._caught_up = False
+        self._in_batch = False
 
     def _migrate(self) -> None:
         """Bring a file written by an older newsflow up to date (once, under the write lock: several
@@ -148,11 +155,15 @@ class SqliteStoryStore:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            self._start_batch([f.article_id for f in features])
             decisions = [assign_story(self, f) for f in features]
             self._write_doc_freq()
+            self._write_counters()
             conn.execute("COMMIT")
+            self._in_batch = False
             return decisions
         except BaseException:
+            self._in_batch = False
             conn.execute("ROLLBACK")
             self._pending_df.clear()
             self._cache.clear()  # merge may have changed a cached state that was not committed
@@ -163,7 +174,30 @@ class SqliteStoryStore:
     # -- the port (called inside ``assign``'s transaction) ------------------------------------------
 
     def known_story(self, article_id: str) -> str | None:
-        return self.story_of(article_id)
+        return self._known.get(article_id)
+
+    def _start_batch(self, article_ids: Sequence[str]) -> None:
+        self._counters = {
+            str(k): int(v)
+            for k, v in self._conn.execute("SELECT key, value FROM meta WHERE key IN ('seq', 'story_n', 'n_docs')")
+        }
+        self._known = {}
+        unique = sorted(set(article_ids))
+        for i in range(0, len(unique), 500):
+            chunk = unique[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            self._known.update(
+                self._conn.execute(f"SELECT article_id, story_id FROM assignments WHERE article_id IN ({marks})", chunk)
+            )
+        self._caught_up = False
+        self._in_batch = True
+
+    def _write_counters(self) -> None:
+        self._conn.execute(
+            "INSERT INTO meta (key, value) SELECT key, value FROM json_each(?) WHERE true"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (json.dumps(self._counters),),
+        )
 
     def record(self, assignment: Assignment) -> None:
         conn, state, f = self._conn, assignment.state, assignment.features
@@ -191,6 +225,7 @@ class SqliteStoryStore:
             (number, json.dumps(sorted(f.text_shingles))),
         )
         conn.execute("INSERT INTO assignments (article_id, story_id) VALUES (?, ?)", (f.article_id, state.story_id))
+        self._known[f.article_id] = state.story_id  # the same article again later in this batch
         # Document frequencies are written once per batch (_write_doc_freq): the batch's articles share
         # most of their common terms, so the table takes a fraction of the rows. This transaction holds
         # the write lock and doc_freq() brought the cache up to date just before, so no other writer's
@@ -198,9 +233,7 @@ class SqliteStoryStore:
         self._pending_df.update(f.terms.keys())
         self._pending_seq = seq
         self._doc_freq_cache.count_own(f.terms, seq)
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('n_docs', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1"
-        )
+        self._bump("n_docs")
 
     def _write_doc_freq(self) -> None:
         """The batch's document-frequency counts, one row per term, stamped with the batch's last sequence
@@ -214,21 +247,13 @@ class SqliteStoryStore:
         )
         self._pending_df.clear()
 
-    def _meta(self, key: str) -> int:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return int(row[0]) if row else 0
-
     def _next_seq(self) -> int:
         return self._bump("seq")
 
     def _bump(self, key: str) -> int:
-        """The counter ``key`` plus one, stored (inside the caller's transaction)."""
-        row = self._conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET value = value + 1"
-            " RETURNING value",
-            (key,),
-        ).fetchone()
-        return int(row[0])
+        """The counter ``key`` plus one (written at the batch's end, inside its transaction)."""
+        value = self._counters[key] = self._counters.get(key, 0) + 1
+        return value
 
     def quote_hits(self, quote_shingles: frozenset[int]) -> Mapping[str, int]:
         hits: dict[str, int] = {}
@@ -297,7 +322,7 @@ class SqliteStoryStore:
         if cache.watermark is None:
             row = self._conn.execute("SELECT coalesce(max(seq), 0) FROM doc_freq").fetchone()
             cache.start(int(row[0]) if row else 0)
-        else:
+        elif not (self._in_batch and self._caught_up):  # no other writer's change comes while a batch holds the lock
             cache.apply(
                 (str(t), int(df), int(seq))
                 for t, df, seq in self._conn.execute(
@@ -316,4 +341,8 @@ class SqliteStoryStore:
             if term in pending:  # counted by this batch, not written yet
                 found[term] = found.get(term, 0) + pending[term]
         cache.fill(missing, found)
-        return cache.frequencies, self._meta("n_docs")
+        self._caught_up = True
+        if self._in_batch:
+            return cache.frequencies, self._counters.get("n_docs", 0)
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'n_docs'").fetchone()
+        return cache.frequencies, int(row[0]) if row else 0
