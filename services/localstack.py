@@ -8,6 +8,7 @@ use Apache Kafka and a managed Postgres instead (see deploy/).
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -405,17 +406,18 @@ def last_error(log_path: Path, max_bytes: int = 64_000) -> str | None:
 def scrape(
     port: int, host: str = "127.0.0.1", timeout_s: float = 2.0
 ) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """One service's /metrics as {(sample name, sorted labels): value}; empty when it does not answer."""
+    """One service's /metrics as {(sample name, sorted labels): value}; empty when it does not answer
+    or its answer breaks off (a service killed in mid-response: dev's display must not die with it)."""
     try:
         with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=timeout_s) as response:
             text = response.read().decode("utf-8")
-    except OSError:
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+    except (OSError, http.client.HTTPException, ValueError):
         return {}
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 @dataclass
