@@ -72,6 +72,7 @@ class PostgresStoryStore:
         self._pending_df: Counter[str] = Counter()
         self._pending_docs = 0
         self._n_docs_at_start: int | None = None
+        self._known: dict[str, str] | None = None  # within a batch: its articles' recorded stories
 
     def migrate(self) -> list[str]:
         return self._db.migrate(migrations())
@@ -95,6 +96,14 @@ class PostgresStoryStore:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (ASSIGNMENT_LOCK_KEY,))
                 self._conn = conn
                 self._n_docs_at_start = None
+                # The batch's articles already assigned (a redelivery), in one round trip instead of one each.
+                ids = sorted({f.article_id for f in features})
+                self._known = {
+                    str(a): str(s)
+                    for a, s in conn.execute(
+                        "SELECT article_id, story_id FROM story_assignments WHERE article_id = ANY(%s)", (ids,)
+                    ).fetchall()
+                }
                 decisions = [assign_story(self, f) for f in features]
                 self._write_counts(conn)
         except BaseException:
@@ -106,6 +115,7 @@ class PostgresStoryStore:
             raise
         finally:
             self._conn = None
+            self._known = None
         if time.monotonic() - self._last_prune >= self._prune_interval_s:
             self.prune()
         return decisions
@@ -159,6 +169,8 @@ class PostgresStoryStore:
         return self._conn
 
     def known_story(self, article_id: str) -> str | None:
+        if self._known is not None:
+            return self._known.get(article_id)
         row = (
             self._tx().execute("SELECT story_id FROM story_assignments WHERE article_id = %s", (article_id,)).fetchone()
         )
@@ -290,6 +302,8 @@ class PostgresStoryStore:
         row = seq.fetchone()
         if row is not None:
             self._cache.put(story_id, int(str(row[0])), state)
+        if self._known is not None:
+            self._known[f.article_id] = story_id  # the same article again later in this batch
         self._pending_df.update(f.terms.keys())
         self._pending_docs += 1
         self._doc_freq.count_own(f.terms, None)

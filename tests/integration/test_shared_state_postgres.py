@@ -123,14 +123,17 @@ def test_replicas_taking_turns_decide_as_one_process_would(database_url: str, ba
         for i, start in enumerate(range(0, len(order), batch)):
             replica = a if i % 2 else b
             got += [d.story_id for d in replica.assign_batch([features(e, n) for e, n in order[start : start + batch]])]
-        # A redelivered article gets its story back and changes nothing.
+        # A redelivered article gets its story back and changes nothing, alone or twice in one batch
+        # (a batch reads its articles' recorded stories once, at its start: issue 15).
         again = a.assign(features(*order[0]))
+        twice = b.assign_batch([features(*order[1]), features(*order[1])])
         # Each replica's cached document frequencies are exact: it applied the other's changes.
         terms = set(single.doc_freq_counts) | {"never-seen"}
         exact = ({t: single.doc_freq_counts[t] for t in terms}, single.n_docs)
         assert a.document_frequencies(terms) == exact and b.document_frequencies(terms) == exact
     assert got == expected
     assert again.story_id == expected[0]
+    assert [d.story_id for d in twice] == [expected[1], expected[1]]
     assert len(_stories(database_url)) == len(order)
 
 

@@ -45,6 +45,19 @@ MEETING = {"talks": 2.0, "tunxi": 1.5, "afghanistan": 1.7, "neighbour": 1.0}
 OTHER = {"talks": 1.0, "moscow": 1.5, "assembly": 1.2, "arctic": 1.0}
 
 
+def test_an_article_twice_in_one_sqlite_batch_and_again_later_keeps_its_story(tmp_path: Path) -> None:
+    """Issue 15: a batch reads its articles' recorded stories once, at its start; an article met again
+    later in the same batch, or in a later batch (a redelivery), still gets the story it was given."""
+    first = feat("m1", dt.date(2022, 3, 30), MEETING)
+    other = feat("o1", dt.date(2022, 3, 30), OTHER, ents=frozenset({"person:ana-ruiz"}))
+    with SqliteStoryStore(tmp_path / "stories.sqlite3") as store:
+        decisions = store.assign_batch([first, other, first])
+        assert decisions[2].story_id == decisions[0].story_id and decisions[2].joined
+        assert store.assign_batch([other])[0].story_id == decisions[1].story_id
+        assert store._conn.execute("SELECT count(*) FROM assignments").fetchone() == (2,)
+        assert store._conn.execute("SELECT value FROM meta WHERE key = 'n_docs'").fetchone() == (2,)
+
+
 def test_same_event_joins_and_other_event_founds_new_story() -> None:
     store = InMemoryStoryStore()
     a = store.assign(feat("a", dt.date(2022, 3, 30), MEETING))
