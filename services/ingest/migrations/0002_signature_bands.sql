@@ -3,6 +3,6 @@
 -- Filled for existing signatures by the first replica that starts with this banding (rebuild_bands).
 CREATE TABLE ingest_signature_bands (
     band_key    bigint NOT NULL,
-    article_id  text NOT NULL REFERENCES ingest_signatures (article_id) ON DELETE CASCADE,
+    article_id  text NOT NULL,  -- no foreign key: a check per band row, and signatures are never deleted
     PRIMARY KEY (band_key, article_id)
 );
