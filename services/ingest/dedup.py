@@ -69,6 +69,13 @@ class StoredSignature:
 
     article_id: str
     signature: bytes
+    position: int  # increases with each signature added: "earlier" means a smaller position
+
+
+# Candidates read per query. Near copies of a story flood in together (a wire story, a feed republishing),
+# and the earliest copy is nearly always the match: a few of the earliest candidates first, then pages.
+FIRST_CANDIDATES = 4
+CANDIDATE_PAGE = 64
 
 
 class SignatureStore(Protocol):
@@ -82,8 +89,9 @@ class SignatureStore(Protocol):
         """Keep a signature and its band keys; adding an article id again is a no-op."""
         ...
 
-    def signatures_sharing(self, band_keys: Sequence[int]) -> list[StoredSignature]:
-        """Stored signatures with at least one of ``band_keys``, in the order they were added."""
+    def signatures_sharing(self, band_keys: Sequence[int], after: int, limit: int) -> list[StoredSignature]:
+        """Up to ``limit`` stored signatures with at least one of ``band_keys`` and a position after
+        ``after``, in the order they were added."""
         ...
 
     def band_scheme(self) -> str | None:
@@ -114,7 +122,7 @@ class NearDuplicateIndex:
         banding = MinHashLSH(threshold=threshold * _PREFILTER_FACTOR, num_perm=num_perm, weights=(0.2, 0.8))
         self._rows = banding.r
         self._bands = banding.b
-        self.scheme = f"minhash-{_SCHEME}-seed{_SEED}-perm{num_perm}-bands{self._bands}x{self._rows}"
+        self.scheme = f"minhash-{_SCHEME}-seed{_SEED}-perm{num_perm}-bands{self._bands}x{self._rows}-positions"
         if store.band_scheme() != self.scheme:
             # A first start, or another threshold or permutation count: keys of the old banding never match.
             store.rebuild_bands(self.scheme, self.band_keys)
@@ -147,9 +155,15 @@ class NearDuplicateIndex:
     def find(self, signature: bytes) -> str | None:
         """Earliest-added article id at or above the similarity threshold, else None."""
         values = self._values(signature)
-        for candidate in self._store.signatures_sharing(self.band_keys(signature)):
-            # The share of equal permutation minima estimates Jaccard similarity (datasketch's MinHash.jaccard).
-            similarity = float(np.count_nonzero(self._values(candidate.signature) == values)) / self._num_perm
-            if similarity >= self._threshold:
-                return candidate.article_id
-        return None
+        keys = self.band_keys(signature)
+        after, limit = 0, FIRST_CANDIDATES
+        while True:
+            page = self._store.signatures_sharing(keys, after, limit)
+            for candidate in page:
+                # The share of equal permutation minima estimates Jaccard similarity (MinHash.jaccard).
+                similarity = float(np.count_nonzero(self._values(candidate.signature) == values)) / self._num_perm
+                if similarity >= self._threshold:
+                    return candidate.article_id
+            if len(page) < limit:
+                return None
+            after, limit = page[-1].position, CANDIDATE_PAGE

@@ -76,10 +76,13 @@ CREATE TABLE IF NOT EXISTS signatures (
     added_at REAL NOT NULL
 );
 -- LSH band keys of each signature (services/ingest/dedup.py): candidates for a near-duplicate lookup.
+-- Keyed by (band, position): a lookup reads each band's earliest candidates from the index, never all of
+-- them (a flood of near copies shares every band).
 CREATE TABLE IF NOT EXISTS signature_bands (
     band_key INTEGER NOT NULL,
+    position INTEGER NOT NULL,  -- the signature's rowid
     article_id TEXT NOT NULL,
-    PRIMARY KEY (band_key, article_id)
+    PRIMARY KEY (band_key, position)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -133,24 +136,37 @@ class Ledger:
 
     def add_signature(self, article_id: str, signature: bytes, band_keys: Sequence[int]) -> None:
         with self._transaction():
-            added = self._db.execute(
+            cursor = self._db.execute(
                 "INSERT OR IGNORE INTO signatures (article_id, signature, added_at) VALUES (?, ?, ?)",
                 (article_id, signature, time.time()),
-            ).rowcount
-            if added:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO signature_bands (band_key, article_id) VALUES (?, ?)",
-                    [(key, article_id) for key in band_keys],
-                )
+            )
+            if cursor.rowcount:
+                self._insert_bands(int(cursor.lastrowid or 0), article_id, band_keys)
 
-    def signatures_sharing(self, band_keys: Sequence[int]) -> list[StoredSignature]:
+    def _insert_bands(self, position: int, article_id: str, band_keys: Sequence[int]) -> None:
+        self._db.executemany(
+            "INSERT OR IGNORE INTO signature_bands (band_key, position, article_id) VALUES (?, ?, ?)",
+            [(key, position, article_id) for key in band_keys],
+        )
+
+    def signatures_sharing(self, band_keys: Sequence[int], after: int, limit: int) -> list[StoredSignature]:
+        if not band_keys:
+            return []
+        # The earliest `limit` candidates overall are among the earliest `limit` of each band: one index
+        # range per band, however many articles share it.
+        per_band = " UNION ALL ".join(
+            [
+                "SELECT * FROM (SELECT position FROM signature_bands WHERE band_key = ? AND position > ?"
+                " ORDER BY position LIMIT ?)"
+            ]
+            * len(band_keys)
+        )
         rows = self._db.execute(
-            "SELECT article_id, signature FROM signatures WHERE article_id IN "
-            f"(SELECT article_id FROM signature_bands WHERE band_key IN ({', '.join('?' * len(band_keys))})) "
-            "ORDER BY rowid",
-            list(band_keys),
+            f"SELECT s.rowid, s.article_id, s.signature FROM (SELECT DISTINCT position FROM ({per_band})"
+            " ORDER BY position LIMIT ?) c JOIN signatures s ON s.rowid = c.position ORDER BY s.rowid",
+            [*(value for key in band_keys for value in (key, after, limit)), limit],
         ).fetchall()
-        return [StoredSignature(str(article_id), bytes(signature)) for article_id, signature in rows]
+        return [StoredSignature(str(article_id), bytes(signature), int(rowid)) for rowid, article_id, signature in rows]
 
     def band_scheme(self) -> str | None:
         return self.checkpoint(_BAND_SCHEME)
@@ -158,12 +174,9 @@ class Ledger:
     def rebuild_bands(self, scheme: str, band_keys: Callable[[bytes], list[int]]) -> int:
         with self._transaction():
             self._db.execute("DELETE FROM signature_bands")
-            rows = self._db.execute("SELECT article_id, signature FROM signatures").fetchall()
-            for article_id, signature in rows:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO signature_bands (band_key, article_id) VALUES (?, ?)",
-                    [(key, article_id) for key in band_keys(bytes(signature))],
-                )
+            rows = self._db.execute("SELECT rowid, article_id, signature FROM signatures").fetchall()
+            for position, article_id, signature in rows:
+                self._insert_bands(int(position), str(article_id), band_keys(bytes(signature)))
             self.save_checkpoint(_BAND_SCHEME, scheme)
         return len(rows)
 

@@ -24,6 +24,10 @@ from services.ingest.sources import ObjectVersion
 from services.runtime.postgres import PostgresConnection, stage_migrations
 
 _BAND_SCHEME = "near-duplicate band scheme"
+_INSERT_BANDS = (
+    "INSERT INTO ingest_signature_bands (band_key, seq, article_id)"
+    " SELECT k, %s, %s FROM unnest(%s::bigint[]) AS t(k) ON CONFLICT DO NOTHING"
+)
 
 
 def migrations() -> list[tuple[str, str]]:
@@ -111,25 +115,35 @@ class PostgresLedger:
 
     def add_signature(self, article_id: str, signature: bytes, band_keys: Sequence[int]) -> None:
         with self._db.transaction() as conn:
-            added = conn.execute(
-                "INSERT INTO ingest_signatures (article_id, signature) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            row = conn.execute(
+                "INSERT INTO ingest_signatures (article_id, signature) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+                " RETURNING seq",
                 (article_id, signature),
-            ).rowcount
-            if added:
-                conn.execute(
-                    "INSERT INTO ingest_signature_bands (band_key, article_id)"
-                    " SELECT k, %s FROM unnest(%s::bigint[]) AS t(k) ON CONFLICT DO NOTHING",
-                    (article_id, list(band_keys)),
-                )
+            ).fetchone()
+            if row is not None:
+                conn.execute(_INSERT_BANDS, (int(str(row[0])), article_id, list(band_keys)))
 
-    def signatures_sharing(self, band_keys: Sequence[int]) -> list[StoredSignature]:
+    def signatures_sharing(self, band_keys: Sequence[int], after: int, limit: int) -> list[StoredSignature]:
         with self._db.transaction() as conn:
+            # The earliest `limit` candidates overall are among the earliest `limit` of each band: one index
+            # range per band (LATERAL), however many articles share it.
             rows = conn.execute(
-                "SELECT s.article_id, s.signature FROM ingest_signatures s WHERE s.article_id IN"
-                " (SELECT article_id FROM ingest_signature_bands WHERE band_key = ANY(%s::bigint[])) ORDER BY s.seq",
-                (list(band_keys),),
+                """
+                SELECT s.seq, s.article_id, s.signature
+                FROM (
+                    SELECT DISTINCT c.seq FROM unnest(%s::bigint[]) AS k(key)
+                    CROSS JOIN LATERAL (
+                        SELECT seq FROM ingest_signature_bands WHERE band_key = k.key AND seq > %s
+                        ORDER BY seq LIMIT %s
+                    ) c
+                    ORDER BY c.seq LIMIT %s
+                ) c
+                JOIN ingest_signatures s ON s.seq = c.seq
+                ORDER BY s.seq
+                """,
+                (list(band_keys), after, limit, limit),
             ).fetchall()
-        return [StoredSignature(str(a), bytes(s)) for a, s in rows]  # type: ignore[call-overload]
+        return [StoredSignature(str(a), bytes(s), int(str(q))) for q, a, s in rows]  # type: ignore[call-overload]
 
     def band_scheme(self) -> str | None:
         return self.checkpoint(_BAND_SCHEME)
@@ -142,13 +156,9 @@ class PostgresLedger:
             if row is not None and str(row[0]) == scheme:
                 return 0
             conn.execute("DELETE FROM ingest_signature_bands")
-            rows = conn.execute("SELECT article_id, signature FROM ingest_signatures").fetchall()
-            for article_id, signature in rows:
-                conn.execute(
-                    "INSERT INTO ingest_signature_bands (band_key, article_id)"
-                    " SELECT k, %s FROM unnest(%s::bigint[]) AS t(k) ON CONFLICT DO NOTHING",
-                    (article_id, band_keys(bytes(signature))),  # type: ignore[call-overload]
-                )
+            rows = conn.execute("SELECT seq, article_id, signature FROM ingest_signatures").fetchall()
+            for seq, article_id, signature in rows:
+                conn.execute(_INSERT_BANDS, (int(str(seq)), str(article_id), band_keys(bytes(signature))))  # type: ignore[call-overload]
             conn.execute(
                 "INSERT INTO ingest_checkpoints (name, value) VALUES (%s, %s)"
                 " ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",

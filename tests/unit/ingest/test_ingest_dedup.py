@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from services.ingest.dedup import NearDuplicateIndex, article_id_for, normalise_for_identity
+from services.ingest.dedup import CANDIDATE_PAGE, NearDuplicateIndex, article_id_for, normalise_for_identity
 from services.ingest.ledger import Ledger
 
 WIRE = (
@@ -138,3 +139,19 @@ def test_another_banding_rebuilds_the_stored_band_keys(ledger: Ledger) -> None:
     loose = NearDuplicateIndex(ledger, threshold=0.5)  # other bands: the stored keys are recomputed
     assert loose.scheme != strict.scheme and ledger.band_scheme() == loose.scheme
     assert loose.find(loose.signature(_edited_copy(WIRE))) == "wire"
+
+
+def test_a_match_behind_a_page_of_band_collisions_is_found(ledger: Ledger) -> None:
+    """Candidates are read a page at a time, earliest first (a flood of near copies matches on the first
+    page); a match behind more than a page of collisions that fail the threshold is still found."""
+    index = NearDuplicateIndex(ledger)
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 2**32, size=128, dtype=np.uint64)
+    for n in range(CANDIDATE_PAGE + 6):  # share the first band with base, nothing else: similarity ~5/128
+        collision = rng.integers(0, 2**32, size=128, dtype=np.uint64)
+        collision[:5] = base[:5]
+        index.add(f"collision-{n}", collision.astype("<u8").tobytes())
+    near = base.copy()
+    near[100] ^= 1
+    index.add("near-copy", near.astype("<u8").tobytes())
+    assert index.find(base.astype("<u8").tobytes()) == "near-copy"
