@@ -30,7 +30,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -39,6 +39,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import numpy.typing as npt
 import torch
+from topics_candidates import per_doc_ms  # type: ignore[import-not-found]
 from train_topics import SHARED, training_set  # type: ignore[import-not-found]
 
 from services.enrich.topic_evaluation import LabelledText, dev_parts, score_topic_predictions
@@ -170,16 +171,6 @@ def fmt(gold: Sequence[str], predicted: Sequence[str]) -> str:
     return f"{s.accuracy:.4f} / {s.macro_f1:.4f} ({len(s.per_class_f1)})"
 
 
-def timing(predict: Callable[[Sequence[str]], object], texts: Sequence[str]) -> float:
-    best = float("inf")
-    for _ in range(3):
-        t = time.perf_counter()
-        for i in range(0, len(texts), BATCH):
-            predict(texts[i : i + BATCH])
-        best = min(best, (time.perf_counter() - t) / len(texts))
-    return 1000 * best
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--top-layers", type=int, default=2)
@@ -293,7 +284,8 @@ def main() -> None:
     print(f"load {os.getloadavg()[0]:.1f}")
     fp32 = "int8 frozen layers + fp32 top" if args.int8_bottom else "fp32"
     for name, fn in (("tfidf", tf_predict), (f"fine-tuned {fp32}", predict)):
-        print(f"{name}: {timing(fn, short):.2f} ms/doc headline+summary, {timing(fn, long):.2f} ms/doc 3,000 chars")
+        short_ms, long_ms = per_doc_ms(fn, short), per_doc_ms(fn, long)
+        print(f"{name}: {short_ms:.2f} ms/doc headline+summary, {long_ms:.2f} ms/doc 3,000 chars")
     encoder.top = int8(encoder.top)
     if not args.int8_bottom:
         encoder.bert = int8(encoder.bert)
@@ -307,7 +299,8 @@ def main() -> None:
                 print(f"int8 dynamic, rules at share {s:.1f}: {len(rules) - len(broken)}/{len(rules)} ok {broken}")
             else:
                 print(f"int8 dynamic, {part} at share {s:.1f}: {fmt([r.topic for r in gold[part]], tops)}")
-    print(f"fine-tuned int8: {timing(predict, short):.2f} ms/doc headline+summary, {timing(predict, long):.2f} ms/doc")
+    short_ms, long_ms = per_doc_ms(predict, short), per_doc_ms(predict, long)
+    print(f"fine-tuned int8: {short_ms:.2f} ms/doc headline+summary, {long_ms:.2f} ms/doc")
     print(f"load {os.getloadavg()[0]:.1f}")
 
 
