@@ -32,6 +32,7 @@ from services.enrich.stories import (
     Assignment,
     Decision,
     DocFreqCache,
+    OpenWindow,
     StoryFeatures,
     StoryState,
     StoryStateCache,
@@ -45,6 +46,23 @@ log = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock key of story assignment ("nfst"); distinct from the migration lock.
 ASSIGNMENT_LOCK_KEY = 0x6E667374
+
+
+# A story the window admits (stories.OpenWindow.admits), over story_states' range columns.
+_OPEN = (
+    "((st.published_first IS NULL AND st.ingested_last IS NULL)"
+    " OR (st.published_first <= %(p_first)s AND st.published_last >= %(p_last)s)"
+    " OR (st.ingested_first <= %(i_first)s AND st.ingested_last >= %(i_last)s))"
+)
+
+
+def _window(window: OpenWindow) -> dict[str, dt.date]:
+    return {
+        "p_first": window.published_first_at_most,
+        "p_last": window.published_last_at_least,
+        "i_first": window.ingested_first_at_most,
+        "i_last": window.ingested_last_at_least,
+    }
 
 
 def migrations() -> list[tuple[str, str]]:
@@ -176,30 +194,31 @@ class PostgresStoryStore:
         )
         return None if row is None else str(row[0])
 
-    def quote_hits(self, quote_shingles: frozenset[int]) -> Mapping[str, int]:
+    def quote_hits(self, quote_shingles: frozenset[int], window: OpenWindow) -> Mapping[str, int]:
         if not quote_shingles:
             return {}
         rows = (
             self._tx()
             .execute(
                 "SELECT st.story_id, st.seq, sh.hits FROM (SELECT story, count(*) AS hits FROM story_text_shingles"
-                " WHERE shingle = ANY(%s) GROUP BY story) sh JOIN story_states st ON st.n = sh.story",
-                (sorted(quote_shingles),),
+                " WHERE shingle = ANY(%(shingles)s) GROUP BY story) sh JOIN story_states st ON st.n = sh.story"
+                f" WHERE {_OPEN}",
+                {"shingles": sorted(quote_shingles), **_window(window)},
             )
             .fetchall()
         )
         self._candidate_seqs.update((str(story_id), int(str(seq))) for story_id, seq, _hits in rows)
         return {str(story_id): int(str(hits)) for story_id, _seq, hits in rows}
 
-    def stories_with_keys(self, keys: frozenset[str]) -> set[str]:
+    def stories_with_keys(self, keys: frozenset[str], window: OpenWindow) -> set[str]:
         if not keys:
             return set()
         rows = (
             self._tx()
             .execute(
                 "SELECT DISTINCT k.story_id, st.seq FROM story_keys k JOIN story_states st USING (story_id)"
-                " WHERE k.key = ANY(%s)",
-                (sorted(keys),),
+                f" WHERE k.key = ANY(%(keys)s) AND {_OPEN}",
+                {"keys": sorted(keys), **_window(window)},
             )
             .fetchall()
         )
@@ -280,11 +299,20 @@ class PostgresStoryStore:
         story_id = state.story_id
         with conn.pipeline():
             conn.execute(
-                "INSERT INTO story_states (story_id, seq, state, updated_at)"
-                " VALUES (%s, nextval('story_seq'), %s, now())"
+                "INSERT INTO story_states (story_id, seq, state, updated_at, published_first, published_last,"
+                " ingested_first, ingested_last) VALUES (%s, nextval('story_seq'), %s, now(), %s, %s, %s, %s)"
                 " ON CONFLICT (story_id) DO UPDATE SET seq = EXCLUDED.seq, state = EXCLUDED.state,"
-                " updated_at = EXCLUDED.updated_at",
-                (story_id, state_to_json(state)),
+                " updated_at = EXCLUDED.updated_at, published_first = EXCLUDED.published_first,"
+                " published_last = EXCLUDED.published_last, ingested_first = EXCLUDED.ingested_first,"
+                " ingested_last = EXCLUDED.ingested_last",
+                (
+                    story_id,
+                    state_to_json(state),
+                    state.published_first,
+                    state.published_last,
+                    state.ingested_first,
+                    state.ingested_last,
+                ),
             )
             conn.execute(
                 "INSERT INTO story_keys (key, story_id) SELECT unnest(%s::text[]), %s ON CONFLICT DO NOTHING",

@@ -9,17 +9,20 @@ story back without changing anything.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy
+import orjson
+
 from services.enrich.stories import (
     Assignment,
     Decision,
     DocFreqCache,
+    OpenWindow,
     StoryFeatures,
     StoryState,
     StoryStateCache,
@@ -29,11 +32,17 @@ from services.enrich.stories import (
 )
 
 _SCHEMA = """
+-- The date ranges are copies of the state's (ISO dates), so candidate queries apply the time gates
+-- (stories.OpenWindow) without reading states; NULL where the state has none.
 CREATE TABLE IF NOT EXISTS stories (
     story_id TEXT PRIMARY KEY,
     seq INTEGER NOT NULL,
     state TEXT NOT NULL,
-    n INTEGER
+    n INTEGER,
+    published_first TEXT,
+    published_last TEXT,
+    ingested_first TEXT,
+    ingested_last TEXT
 );
 CREATE TABLE IF NOT EXISTS story_keys (
     key TEXT NOT NULL,
@@ -60,6 +69,38 @@ CREATE TABLE IF NOT EXISTS meta (
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
+
+
+_DATE_COLUMNS = ("published_first", "published_last", "ingested_first", "ingested_last")
+# A story the window admits (stories.OpenWindow.admits), over the columns above; parameters: _window.
+_OPEN = (
+    "((st.published_first IS NULL AND st.ingested_last IS NULL)"
+    " OR (st.published_first <= ? AND st.published_last >= ?)"
+    " OR (st.ingested_first <= ? AND st.ingested_last >= ?))"
+)
+
+
+def _window(window: OpenWindow) -> tuple[str, str, str, str]:
+    return (
+        window.published_first_at_most.isoformat(),
+        window.published_last_at_least.isoformat(),
+        window.ingested_first_at_most.isoformat(),
+        window.ingested_last_at_least.isoformat(),
+    )
+
+
+def _sorted_json_array(values: frozenset[int]) -> str:
+    """A JSON array of 63-bit integers in ascending order (sorted inserts keep to neighbouring b-tree
+    pages). numpy sorts ~800 of them in a third of ``sorted``'s time; the text is the same."""
+    array = numpy.fromiter(values, dtype=numpy.int64, count=len(values))
+    array.sort()
+    return orjson.dumps(array, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def _date_range(state: StoryState) -> tuple[str | None, ...]:
+    """The state's range columns, in ``_DATE_COLUMNS`` order."""
+    days = (state.published_first, state.published_last, state.ingested_first, state.ingested_last)
+    return tuple(None if day is None else day.isoformat() for day in days)
 
 
 def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
@@ -115,7 +156,24 @@ class SqliteStoryStore:
             if "n" not in {row[1] for row in conn.execute("PRAGMA table_info(stories)")}:
                 conn.execute("ALTER TABLE stories ADD COLUMN n INTEGER")
             conn.execute("UPDATE stories SET n = rowid WHERE n IS NULL")
+            story_columns = {row[1] for row in conn.execute("PRAGMA table_info(stories)")}
+            if "published_first" not in story_columns:
+                for column in _DATE_COLUMNS:
+                    conn.execute(f"ALTER TABLE stories ADD COLUMN {column} TEXT")
+                rows = conn.execute("SELECT story_id, state FROM stories").fetchall()
+                conn.executemany(
+                    "UPDATE stories SET published_first = ?, published_last = ?, ingested_first = ?,"
+                    " ingested_last = ? WHERE story_id = ?",
+                    [(*_date_range(state_from_json(str(i), str(raw))), i) for i, raw in rows],
+                )
             conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS stories_n ON stories (n)")
+            # Covering the candidate queries, which name them (without statistics the planner takes the
+            # primary key): a story's row holds its state (kilobytes of JSON in overflow pages) before
+            # these columns, so reading them from the table walks the state's pages (keyed candidates
+            # 0.31 -> 0.22 ms an article).
+            window = ", ".join(_DATE_COLUMNS)
+            conn.execute(f"CREATE INDEX IF NOT EXISTS stories_window_by_id ON stories (story_id, seq, {window})")
+            conn.execute(f"CREATE INDEX IF NOT EXISTS stories_window_by_n ON stories (n, story_id, seq, {window})")
             conn.execute(
                 "INSERT INTO meta (key, value) SELECT 'story_n', coalesce(max(n), 0) FROM stories"
                 " WHERE true ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)"
@@ -196,7 +254,7 @@ class SqliteStoryStore:
         self._conn.execute(
             "INSERT INTO meta (key, value) SELECT key, value FROM json_each(?) WHERE true"
             " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (json.dumps(self._counters),),
+            (orjson.dumps(self._counters).decode(),),
         )
 
     def record(self, assignment: Assignment) -> None:
@@ -205,13 +263,15 @@ class SqliteStoryStore:
         if assignment.founded:
             number = self._bump("story_n")
             conn.execute(
-                "INSERT INTO stories (story_id, seq, state, n) VALUES (?, ?, ?, ?)",
-                (state.story_id, seq, state_to_json(state), number),
+                "INSERT INTO stories (story_id, seq, state, n, published_first, published_last, ingested_first,"
+                " ingested_last) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (state.story_id, seq, state_to_json(state), number, *_date_range(state)),
             )
         else:
             row = conn.execute(
-                "UPDATE stories SET state = ?, seq = ? WHERE story_id = ? RETURNING n",
-                (state_to_json(state), seq, state.story_id),
+                "UPDATE stories SET state = ?, seq = ?, published_first = ?, published_last = ?, ingested_first = ?,"
+                " ingested_last = ? WHERE story_id = ? RETURNING n",
+                (state_to_json(state), seq, *_date_range(state), state.story_id),
             ).fetchone()
             number = int(row[0])
         self._cache.put(state.story_id, seq, state)
@@ -222,7 +282,7 @@ class SqliteStoryStore:
         # One statement per article, the rows unpacked by SQLite (json_each), not bound one by one.
         conn.execute(
             "INSERT OR IGNORE INTO story_text_shingles (shingle, story) SELECT value, ? FROM json_each(?)",
-            (number, json.dumps(sorted(f.text_shingles))),
+            (number, _sorted_json_array(f.text_shingles)),
         )
         conn.execute("INSERT INTO assignments (article_id, story_id) VALUES (?, ?)", (f.article_id, state.story_id))
         self._known[f.article_id] = state.story_id  # the same article again later in this batch
@@ -243,7 +303,7 @@ class SqliteStoryStore:
         self._conn.execute(
             "INSERT INTO doc_freq (term, df, seq) SELECT key, value, ? FROM json_each(?) WHERE true"
             " ON CONFLICT(term) DO UPDATE SET df = df + excluded.df, seq = excluded.seq",
-            (self._pending_seq, json.dumps(dict(sorted(self._pending_df.items())))),
+            (self._pending_seq, orjson.dumps(self._pending_df, option=orjson.OPT_SORT_KEYS).decode()),
         )
         self._pending_df.clear()
 
@@ -255,25 +315,29 @@ class SqliteStoryStore:
         value = self._counters[key] = self._counters.get(key, 0) + 1
         return value
 
-    def quote_hits(self, quote_shingles: frozenset[int]) -> Mapping[str, int]:
+    def quote_hits(self, quote_shingles: frozenset[int], window: OpenWindow) -> Mapping[str, int]:
         hits: dict[str, int] = {}
         quoted = sorted(quote_shingles)
+        bounds = _window(window)
         for i in range(0, len(quoted), 500):
             chunk = quoted[i : i + 500]
             marks = ",".join("?" * len(chunk))
             rows: list[tuple[str, int, int]] = self._conn.execute(
                 f"SELECT st.story_id, st.seq, sh.hits FROM (SELECT story, COUNT(*) AS hits FROM story_text_shingles"
-                f" WHERE shingle IN ({marks}) GROUP BY story) sh JOIN stories st ON st.n = sh.story",
-                chunk,
+                f" WHERE shingle IN ({marks}) GROUP BY story) sh"
+                # The covering index: the table's row would be read past the state to its date columns.
+                f" JOIN stories st INDEXED BY stories_window_by_n ON st.n = sh.story WHERE {_OPEN}",
+                (*chunk, *bounds),
             ).fetchall()
             for story_id, seq, n in rows:
                 hits[story_id] = hits.get(story_id, 0) + n
                 self._candidate_seqs[story_id] = seq
         return hits
 
-    def stories_with_keys(self, keys: frozenset[str]) -> set[str]:
+    def stories_with_keys(self, keys: frozenset[str], window: OpenWindow) -> set[str]:
         ids: set[str] = set()
         ordered = sorted(keys)
+        bounds = _window(window)
         for i in range(0, len(ordered), 500):
             chunk = ordered[i : i + 500]
             marks = ",".join("?" * len(chunk))
@@ -281,9 +345,9 @@ class SqliteStoryStore:
             rows: dict[str, int] = dict(
                 self._conn.execute(
                     # A semi-join: each story once, without DISTINCT's temporary b-tree over (key, story) pairs.
-                    "SELECT story_id, seq FROM stories WHERE story_id IN"
-                    f" (SELECT story_id FROM story_keys WHERE key IN ({marks}))",
-                    chunk,
+                    "SELECT st.story_id, st.seq FROM stories st INDEXED BY stories_window_by_id WHERE st.story_id IN"
+                    f" (SELECT story_id FROM story_keys WHERE key IN ({marks})) AND {_OPEN}",
+                    (*chunk, *bounds),
                 ).fetchall()
             )
             ids.update(rows)

@@ -178,7 +178,7 @@ def test_a_database_of_the_layout_before_story_numbers_is_upgraded(database_url:
             (sorted(echoed.text_shingles),),
         )
     with PostgresStoryStore(database_url, retention=RETENTION) as store:
-        assert len(store.migrate()) == 1
+        assert len(store.migrate()) == 2
         # An article quoting the old story's words is found through the moved 4-grams alone (no shared key).
         quoting = dataclasses.replace(features("chess", 2), quote_shingles=echoed.text_shingles)
         assert store.assign(quoting).story_id == "story-old"
@@ -186,6 +186,44 @@ def test_a_database_of_the_layout_before_story_numbers_is_upgraded(database_url:
     with psycopg.connect(database_url) as conn:
         numbers = dict(conn.execute("SELECT story_id, n FROM story_states").fetchall())
     assert numbers["story-rail-001"] > numbers["story-old"]
+
+
+def test_a_database_before_story_date_columns_is_upgraded(database_url: str) -> None:
+    """Issue 15: candidate queries apply the time gates on columns that migration 0003 fills from the
+    stored states; a story is still found in its window and not outside it, a state without dates stays
+    a candidate."""
+    from services.enrich.postgres_story_store import migrations
+    from services.enrich.stories import open_window
+    from services.runtime.postgres import PostgresConnection
+
+    before = PostgresConnection(database_url, application_name="newsflow-test")
+    before.migrate(migrations()[:2])
+    before.close()
+    dated = (
+        '{"published_first":"2026-03-01","published_last":"2026-03-02","n_articles":2,"years":[],'
+        '"event_dates":[],"entities":{},"places":{},"terms":{"dam":1.0}}'
+    )
+    undated = '{"n_articles":1,"years":[],"event_dates":[],"entities":{},"places":{},"terms":{"dam":1.0}}'
+    with psycopg.connect(database_url) as conn:
+        for story_id, state in (("story-dated", dated), ("story-undated", undated)):
+            conn.execute(
+                "INSERT INTO story_states (story_id, seq, state) VALUES (%s, nextval('story_seq'), %s)",
+                (story_id, state),
+            )
+            conn.execute("INSERT INTO story_keys (key, story_id) VALUES ('org:dam-board', %s)", (story_id,))
+    near, far = features("dam", 1, dt.date(2026, 3, 5)), features("dam", 2, dt.date(2026, 5, 5))
+    with PostgresStoryStore(database_url, retention=RETENTION) as store:
+        assert len(store.migrate()) == 1
+        keys = frozenset({"org:dam-board"})
+        with store._db.transaction() as conn:  # the port is called inside assignment's transaction
+            store._conn = conn
+            assert store.stories_with_keys(keys, open_window(near)) == {"story-dated", "story-undated"}
+            assert store.stories_with_keys(keys, open_window(far)) == {"story-undated"}
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(
+                "SELECT published_first, published_last, ingested_last FROM story_states WHERE story_id = 'story-dated'"
+            ).fetchone()
+        assert row == (dt.date(2026, 3, 1), dt.date(2026, 3, 2), None)
 
 
 def _versions(n: int) -> list[ObjectVersion]:

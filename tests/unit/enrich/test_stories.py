@@ -7,13 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from services.enrich import stories as stories_module
 from services.enrich.stories import (
+    EVERY_STORY,
     InMemoryStoryStore,
     StoryFeatures,
+    StoryState,
     StoryStateCache,
+    _gated,
     echo_count,
     idf_function,
     new_story,
+    open_window,
     shingles,
     similarity,
 )
@@ -212,7 +217,7 @@ def test_sqlite_reads_states_of_the_earlier_format(tmp_path: Path) -> None:
         store._conn.execute("INSERT INTO stories (story_id, seq, state) VALUES ('story-old', 1, ?)", (old,))
         store._conn.execute("INSERT INTO story_keys (key, story_id) VALUES ('person:wang-yi', 'story-old')")
         x = feat("x", dt.date(2022, 3, 30), MEETING)
-        state = store.recent_states(store.stories_with_keys(x.entities | x.places), 10)[0]
+        state = store.recent_states(store.stories_with_keys(x.entities | x.places, open_window(x)), 10)[0]
     assert (state.published_first, state.published_last) == (dt.date(2022, 3, 30), dt.date(2022, 3, 31))
     assert state.ingested_first is None and state.quote_shingles == set()
 
@@ -256,10 +261,79 @@ def test_sqlite_files_with_shingles_under_story_ids_are_upgraded(tmp_path: Path)
         old.executemany("INSERT INTO story_shingles VALUES (?, 'story-echoed')", [(h,) for h in shingles(quote)])
         old.execute("INSERT INTO meta VALUES ('seq', 2), ('n_docs', 2)")
     with SqliteStoryStore(path) as store:
-        assert store.quote_hits(frozenset(shingles(quote))) == {"story-echoed": len(shingles(quote))}
+        assert store.quote_hits(frozenset(shingles(quote)), EVERY_STORY) == {"story-echoed": len(shingles(quote))}
         store.assign(feat("new", dt.date(2022, 3, 30), OTHER, ents=frozenset({"person:nobody"})))
         numbers = dict(store._conn.execute("SELECT story_id, n FROM stories").fetchall())
         tables = {r[0] for r in store._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert numbers["story-new"] > max(numbers["story-first"], numbers["story-echoed"])
     assert len(set(numbers.values())) == 3
     assert "story_shingles" not in tables
+
+
+def _story_with_ranges(published: tuple[int, int] | None, ingested: tuple[int, int] | None) -> StoryState:
+    base = dt.date(2022, 3, 1)
+
+    def day(n: int | None) -> dt.date | None:
+        return None if n is None else base + dt.timedelta(days=n)
+
+    p, i = published or (None, None), ingested or (None, None)
+    return StoryState("story-x", day(p[0]), day(p[1]), day(i[0]), day(i[1]), n_articles=1)
+
+
+def test_the_window_a_store_queries_with_admits_exactly_the_stories_not_gated() -> None:
+    """Issue 15: the stores apply the time gates in their candidate queries (OpenWindow); it must admit
+    exactly what ``_gated`` lets through, or a store would drop a story the scoring would have joined."""
+    spans = [None] + [(a, b) for a in range(0, 100, 9) for b in range(a, 100, 13)]
+    states = [_story_with_ranges(p, i) for p in spans for i in spans[::3]]
+    checked = 0
+    for offset in range(-60, 160, 7):
+        for published in (True, False):
+            f = feat("a", dt.date(2022, 3, 1) + dt.timedelta(days=offset), MEETING, published=published)
+            window = open_window(f)
+            for s in states:
+                assert window.admits(s) == (not _gated(f, s)), (f.day, published, s)
+                checked += 1
+    assert checked > 50_000
+    undated = feat("u", None, MEETING)
+    assert all(open_window(undated).admits(s) for s in states)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_the_candidate_limit_counts_only_stories_in_the_time_window(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A story sharing an entity but months away must not take a candidate place from an open one: with
+    room for one candidate, an article still joins its event's story although a later-updated story of
+    the same people, half a year earlier, shares its keys."""
+    monkeypatch.setattr(stories_module, "MAX_CANDIDATES", 1)
+    event = feat("m1", dt.date(2022, 3, 30), MEETING)
+    months_earlier = feat("old", dt.date(2021, 9, 1), OTHER)
+    again = feat("m2", dt.date(2022, 3, 31), MEETING)
+    store = InMemoryStoryStore() if kind == "memory" else SqliteStoryStore(tmp_path / "stories.sqlite3")
+    decisions = [store.assign(f) for f in (event, months_earlier, again)]
+    assert [d.story_id for d in decisions] == ["story-m1", "story-old", "story-m1"]
+    assert decisions[2].joined
+
+
+def test_sqlite_files_without_story_date_columns_are_upgraded(tmp_path: Path) -> None:
+    """A file written before the date columns: they are filled from the states, so its stories are
+    still found in their window and not outside it."""
+    import sqlite3
+
+    path = tmp_path / "no-dates.sqlite3"
+    with SqliteStoryStore(path) as store:
+        store.assign(feat("m1", dt.date(2022, 3, 30), MEETING))
+    with sqlite3.connect(path) as old:  # back to the layout before them
+        old.execute("DROP INDEX stories_window_by_id")
+        old.execute("DROP INDEX stories_window_by_n")
+        for column in ("published_first", "published_last", "ingested_first", "ingested_last"):
+            old.execute(f"ALTER TABLE stories DROP COLUMN {column}")
+    with SqliteStoryStore(path) as store:
+        row = store._conn.execute("SELECT published_first, published_last, ingested_last FROM stories").fetchone()
+        near = feat("m2", dt.date(2022, 4, 2), MEETING)
+        far = feat("m3", dt.date(2022, 6, 2), MEETING)
+        keys = near.entities | near.places
+        assert row == ("2022-03-30", "2022-03-30", None)
+        assert store.stories_with_keys(keys, open_window(near)) == {"story-m1"}
+        assert store.stories_with_keys(keys, open_window(far)) == set()
+        assert store.assign(near).story_id == "story-m1"
