@@ -80,6 +80,11 @@ _OPEN = (
 )
 
 
+# An IN list bound as one JSON array: a third faster than a parameter per value for the ~130 quote 4-grams
+# of an article, and no limit on the number of values.
+_JSON_LIST = "(SELECT value FROM json_each(?))"
+
+
 def _window(window: OpenWindow) -> tuple[str, str, str, str]:
     return (
         window.published_first_at_most.isoformat(),
@@ -275,11 +280,11 @@ class SqliteStoryStore:
             ).fetchone()
             number = int(row[0])
         self._cache.put(state.story_id, seq, state)
-        conn.executemany(
-            "INSERT OR IGNORE INTO story_keys (key, story_id) VALUES (?, ?)",
-            [(k, state.story_id) for k in sorted(f.entities | f.places)],
+        # One statement each, the rows unpacked by SQLite (json_each), not bound one by one.
+        conn.execute(
+            "INSERT OR IGNORE INTO story_keys (key, story_id) SELECT value, ? FROM json_each(?)",
+            (state.story_id, orjson.dumps(sorted(f.entities | f.places)).decode()),
         )
-        # One statement per article, the rows unpacked by SQLite (json_each), not bound one by one.
         conn.execute(
             "INSERT OR IGNORE INTO story_text_shingles (shingle, story) SELECT value, ? FROM json_each(?)",
             (number, _sorted_json_array(f.text_shingles)),
@@ -317,42 +322,34 @@ class SqliteStoryStore:
 
     def quote_hits(self, quote_shingles: frozenset[int], window: OpenWindow) -> Mapping[str, int]:
         hits: dict[str, int] = {}
-        quoted = sorted(quote_shingles)
-        bounds = _window(window)
-        for i in range(0, len(quoted), 500):
-            chunk = quoted[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            rows: list[tuple[str, int, int]] = self._conn.execute(
-                f"SELECT st.story_id, st.seq, sh.hits FROM (SELECT story, COUNT(*) AS hits FROM story_text_shingles"
-                f" WHERE shingle IN ({marks}) GROUP BY story) sh"
-                # The covering index: the table's row would be read past the state to its date columns.
-                f" JOIN stories st INDEXED BY stories_window_by_n ON st.n = sh.story WHERE {_OPEN}",
-                (*chunk, *bounds),
-            ).fetchall()
-            for story_id, seq, n in rows:
-                hits[story_id] = hits.get(story_id, 0) + n
-                self._candidate_seqs[story_id] = seq
+        if not quote_shingles:
+            return hits
+        rows: list[tuple[str, int, int]] = self._conn.execute(
+            "SELECT st.story_id, st.seq, sh.hits FROM (SELECT story, COUNT(*) AS hits FROM story_text_shingles"
+            f" WHERE shingle IN {_JSON_LIST} GROUP BY story) sh"
+            # The covering index: the table's row would be read past the state to its date columns.
+            f" JOIN stories st INDEXED BY stories_window_by_n ON st.n = sh.story WHERE {_OPEN}",
+            (_sorted_json_array(quote_shingles), *_window(window)),
+        ).fetchall()
+        for story_id, seq, n in rows:
+            hits[story_id] = n
+            self._candidate_seqs[story_id] = seq
         return hits
 
     def stories_with_keys(self, keys: frozenset[str], window: OpenWindow) -> set[str]:
-        ids: set[str] = set()
-        ordered = sorted(keys)
-        bounds = _window(window)
-        for i in range(0, len(ordered), 500):
-            chunk = ordered[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            # (TEXT, INTEGER) columns: sqlite3 returns them as str and int, no conversion needed.
-            rows: dict[str, int] = dict(
-                self._conn.execute(
-                    # A semi-join: each story once, without DISTINCT's temporary b-tree over (key, story) pairs.
-                    "SELECT st.story_id, st.seq FROM stories st INDEXED BY stories_window_by_id WHERE st.story_id IN"
-                    f" (SELECT story_id FROM story_keys WHERE key IN ({marks})) AND {_OPEN}",
-                    (*chunk, *bounds),
-                ).fetchall()
-            )
-            ids.update(rows)
-            self._candidate_seqs.update(rows)
-        return ids
+        if not keys:
+            return set()
+        # (TEXT, INTEGER) columns: sqlite3 returns them as str and int, no conversion needed.
+        rows: dict[str, int] = dict(
+            self._conn.execute(
+                # A semi-join: each story once, without DISTINCT's temporary b-tree over (key, story) pairs.
+                "SELECT st.story_id, st.seq FROM stories st INDEXED BY stories_window_by_id WHERE st.story_id IN"
+                f" (SELECT story_id FROM story_keys WHERE key IN {_JSON_LIST}) AND {_OPEN}",
+                (orjson.dumps(sorted(keys)).decode(), *_window(window)),
+            ).fetchall()
+        )
+        self._candidate_seqs.update(rows)
+        return set(rows)
 
     def recent_states(self, story_ids: set[str], limit: int) -> list[StoryState]:
         # The update sequence of the candidates the two lookups above found came with them (same
@@ -394,12 +391,15 @@ class SqliteStoryStore:
                 )
             )
         missing = cache.missing(terms)
-        found: dict[str, int] = {}
-        for i in range(0, len(missing), 500):
-            chunk = missing[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            for term, df in self._conn.execute(f"SELECT term, df FROM doc_freq WHERE term IN ({marks})", chunk):
-                found[str(term)] = int(df)
+        found: dict[str, int] = (
+            dict(
+                self._conn.execute(
+                    f"SELECT term, df FROM doc_freq WHERE term IN {_JSON_LIST}", (orjson.dumps(missing).decode(),)
+                )
+            )
+            if missing
+            else {}
+        )
         pending = self._pending_df
         for term in missing:
             if term in pending:  # counted by this batch, not written yet
