@@ -7,10 +7,17 @@ read at run time, never copied; used for timing only). spaCy runs once; then eac
 same features in the same order, in batches of BATCH (one transaction each, as the enrich stage does),
 store kinds alternating, REPEATS times; the best run and the median are reported.
 Postgres is the embedded server on loopback (a managed server adds its network round trips).
+
+     --growth ROUNDS  -> bench/results/story_growth.md: the SQLite file as it fills. Every article of
+                      ../shared/eval/quotes (all splits), ROUNDS times; each round shifts the dates by 400
+                      days and salts the 4-gram hashes, so it adds new stories and index rows (the same
+                      people and places: a long-running beat). ms per article for each 512 articles.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import datetime as dt
 import gzip
 import json
@@ -43,10 +50,11 @@ REPEATS = 5
 RETENTION = dt.timedelta(days=3650)
 
 
-def load_features() -> list[StoryFeatures]:
+def load_features(*, every_split: bool = False) -> list[StoryFeatures]:
     with gzip.open(QUOTES, "rt", encoding="utf-8") as handle:
         records = sorted((json.loads(line) for line in handle), key=lambda r: r["id"])
-    records = [r for r in records if r["split"] == "train"][:N_DOCS]
+    if not every_split:
+        records = [r for r in records if r["split"] == "train"][:N_DOCS]
     nlp = load_pipeline("en_core_web_sm")
     out: list[StoryFeatures] = []
     for r, doc in zip(records, nlp.pipe(r["text"] for r in records), strict=True):
@@ -74,7 +82,62 @@ def timed(features: list[StoryFeatures], stores: list[StoryStore]) -> tuple[floa
     return (time.perf_counter() - started) * 1000 / len(features), ids
 
 
+GROWTH_OUT = ROOT / "bench" / "results" / "story_growth.md"
+GROWTH_STEP = 512
+
+
+def shifted(f: StoryFeatures, rnd: int) -> StoryFeatures:
+    """``f`` as a new article of round ``rnd``: its dates 400 days later a round, its 4-grams salted."""
+    salt = (rnd * 0x9E3779B97F4A7C15) & ((1 << 63) - 1)
+    return dataclasses.replace(
+        f,
+        article_id=f"{f.article_id}-r{rnd}",
+        day=None if f.day is None else f.day + dt.timedelta(days=400 * rnd),
+        text_shingles=frozenset(h ^ salt for h in f.text_shingles),
+        quote_shingles=frozenset(h ^ salt for h in f.quote_shingles),
+    )
+
+
+def growth(rounds: int) -> None:
+    features = load_features(every_split=True)
+    lines = [
+        "# Story assignment as the SQLite story file fills",
+        "",
+        f"`bench/story_state.py --growth {rounds}`: the {len(features)} articles of ../shared/eval/quotes (every",
+        f"split, by id), {rounds} rounds; each round shifts the dates by 400 days and salts the 4-gram hashes, so",
+        "it adds new stories and index rows with the same people and places (a long-running beat). Batches of",
+        f"{BATCH}, one transaction each. {os.cpu_count()} CPU cores (load average {os.getloadavg()[0]:.1f}).",
+        "",
+        "| articles assigned | ms/article over the last step | file MB |",
+        "|---|---|---|",
+    ]
+    with tempfile.TemporaryDirectory(prefix="newsflow-bench-") as folder:
+        path = Path(folder) / "stories.sqlite3"
+        with SqliteStoryStore(path) as store:
+            done, step_done, spent = 0, 0, 0.0  # spent: seconds inside assign_stories in this step
+            for rnd in range(rounds):
+                for i in range(0, len(features), BATCH):
+                    batch = [shifted(f, rnd) for f in features[i : i + BATCH]]
+                    started = time.perf_counter()
+                    assign_stories(store, batch)
+                    spent += time.perf_counter() - started
+                    done += len(batch)
+                    if done - step_done >= GROWTH_STEP:
+                        size = sum(p.stat().st_size for p in Path(folder).glob("stories.sqlite3*")) / 1e6
+                        lines.append(f"| {done} | {spent * 1000 / (done - step_done):.2f} | {size:.0f} |")
+                        print(lines[-1], file=sys.stderr, flush=True)
+                        step_done, spent = done, 0.0
+    GROWTH_OUT.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--growth", type=int, default=0, metavar="ROUNDS")
+    args = ap.parse_args()
+    if args.growth:
+        growth(args.growth)
+        return
     started = time.perf_counter()
     features = load_features()
     print(f"features of {len(features)} articles in {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)

@@ -360,8 +360,20 @@ class OpenWindow:
             and s.ingested_last >= self.ingested_last_at_least
         )
 
+    @property
+    def latest_at_least(self) -> dt.date:
+        """Every dated story the window admits has a ``latest_day`` on or after this: one bound a store can
+        keep in an index beside each key, so a key shared by years of stories reads only the recent ones."""
+        return min(self.published_last_at_least, self.ingested_last_at_least)
+
 
 EVERY_STORY = OpenWindow(dt.date.max, dt.date.min, dt.date.max, dt.date.min)
+
+
+def latest_day(s: StoryState) -> dt.date | None:
+    """The story's last known date, published or ingested (None: it has none)."""
+    days = [d for d in (s.published_last, s.ingested_last) if d is not None]
+    return max(days) if days else None
 
 
 def open_window(f: StoryFeatures) -> OpenWindow:

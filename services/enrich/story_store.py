@@ -27,6 +27,7 @@ from services.enrich.stories import (
     StoryState,
     StoryStateCache,
     assign_story,
+    latest_day,
     state_from_json,
     state_to_json,
 )
@@ -44,9 +45,12 @@ CREATE TABLE IF NOT EXISTS stories (
     ingested_first TEXT,
     ingested_last TEXT
 );
+-- last_day: the story's latest date (stories.latest_day; NO_DAY when it has none), indexed with the key,
+-- so a key shared by years of stories reads only those recent enough to be open (OpenWindow.latest_at_least).
 CREATE TABLE IF NOT EXISTS story_keys (
     key TEXT NOT NULL,
     story_id TEXT NOT NULL,
+    last_day TEXT NOT NULL DEFAULT '9999-12-31',
     PRIMARY KEY (key, story_id)
 ) WITHOUT ROWID;
 -- A story's text 4-grams under its number (stories.n), not its id: ~800 rows an article, and an
@@ -71,6 +75,7 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
+NO_DAY = "9999-12-31"  # story_keys.last_day of a story without dates: every window reads it
 _DATE_COLUMNS = ("published_first", "published_last", "ingested_first", "ingested_last")
 # A story the window admits (stories.OpenWindow.admits), over the columns above; parameters: _window.
 _OPEN = (
@@ -171,6 +176,16 @@ class SqliteStoryStore:
                     " ingested_last = ? WHERE story_id = ?",
                     [(*_date_range(state_from_json(str(i), str(raw))), i) for i, raw in rows],
                 )
+            if "last_day" not in {row[1] for row in conn.execute("PRAGMA table_info(story_keys)")}:
+                conn.execute(f"ALTER TABLE story_keys ADD COLUMN last_day TEXT NOT NULL DEFAULT '{NO_DAY}'")
+                conn.execute(
+                    "UPDATE story_keys SET last_day = coalesce((SELECT nullif(max(coalesce(st.published_last, ''),"
+                    " coalesce(st.ingested_last, '')), '') FROM stories st WHERE st.story_id = story_keys.story_id),"
+                    " ?)",
+                    (NO_DAY,),
+                )
+            conn.execute("CREATE INDEX IF NOT EXISTS story_keys_by_day ON story_keys (key, last_day)")
+            conn.execute("CREATE INDEX IF NOT EXISTS story_keys_by_story ON story_keys (story_id)")
             conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS stories_n ON stories (n)")
             # Covering the candidate queries, which name them (without statistics the planner takes the
             # primary key): a story's row holds its state (kilobytes of JSON in overflow pages) before
@@ -281,9 +296,16 @@ class SqliteStoryStore:
             number = int(row[0])
         self._cache.put(state.story_id, seq, state)
         # One statement each, the rows unpacked by SQLite (json_each), not bound one by one.
+        last = latest_day(state)
+        last_day = NO_DAY if last is None else last.isoformat()
+        if not assignment.founded:  # a member may have moved the story's latest date
+            conn.execute(
+                "UPDATE story_keys SET last_day = ? WHERE story_id = ? AND last_day <> ?",
+                (last_day, state.story_id, last_day),
+            )
         conn.execute(
-            "INSERT OR IGNORE INTO story_keys (key, story_id) SELECT value, ? FROM json_each(?)",
-            (state.story_id, orjson.dumps(sorted(f.entities | f.places)).decode()),
+            "INSERT OR IGNORE INTO story_keys (key, story_id, last_day) SELECT value, ?, ? FROM json_each(?)",
+            (state.story_id, last_day, orjson.dumps(sorted(f.entities | f.places)).decode()),
         )
         conn.execute(
             "INSERT OR IGNORE INTO story_text_shingles (shingle, story) SELECT value, ? FROM json_each(?)",
@@ -344,8 +366,9 @@ class SqliteStoryStore:
             self._conn.execute(
                 # A semi-join: each story once, without DISTINCT's temporary b-tree over (key, story) pairs.
                 "SELECT st.story_id, st.seq FROM stories st INDEXED BY stories_window_by_id WHERE st.story_id IN"
-                f" (SELECT story_id FROM story_keys WHERE key IN {_JSON_LIST}) AND {_OPEN}",
-                (orjson.dumps(sorted(keys)).decode(), *_window(window)),
+                f" (SELECT story_id FROM story_keys INDEXED BY story_keys_by_day WHERE key IN {_JSON_LIST}"
+                f" AND last_day >= ?) AND {_OPEN}",
+                (orjson.dumps(sorted(keys)).decode(), window.latest_at_least.isoformat(), *_window(window)),
             ).fetchall()
         )
         self._candidate_seqs.update(rows)

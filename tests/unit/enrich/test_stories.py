@@ -17,6 +17,7 @@ from services.enrich.stories import (
     _gated,
     echo_count,
     idf_function,
+    latest_day,
     new_story,
     open_window,
     shingles,
@@ -292,6 +293,9 @@ def test_the_window_a_store_queries_with_admits_exactly_the_stories_not_gated() 
             window = open_window(f)
             for s in states:
                 assert window.admits(s) == (not _gated(f, s)), (f.day, published, s)
+                last = latest_day(s)
+                if window.admits(s) and last is not None:  # the indexed bound never drops an open story
+                    assert last >= window.latest_at_least
                 checked += 1
     assert checked > 50_000
     undated = feat("u", None, MEETING)
@@ -316,8 +320,8 @@ def test_the_candidate_limit_counts_only_stories_in_the_time_window(
 
 
 def test_sqlite_files_without_story_date_columns_are_upgraded(tmp_path: Path) -> None:
-    """A file written before the date columns: they are filled from the states, so its stories are
-    still found in their window and not outside it."""
+    """A file written before the date columns (stories' ranges, story_keys' last day): they are filled
+    from the states, so its stories are still found in their window and not outside it."""
     import sqlite3
 
     path = tmp_path / "no-dates.sqlite3"
@@ -326,6 +330,8 @@ def test_sqlite_files_without_story_date_columns_are_upgraded(tmp_path: Path) ->
     with sqlite3.connect(path) as old:  # back to the layout before them
         old.execute("DROP INDEX stories_window_by_id")
         old.execute("DROP INDEX stories_window_by_n")
+        old.execute("DROP INDEX story_keys_by_day")
+        old.execute("ALTER TABLE story_keys DROP COLUMN last_day")
         for column in ("published_first", "published_last", "ingested_first", "ingested_last"):
             old.execute(f"ALTER TABLE stories DROP COLUMN {column}")
     with SqliteStoryStore(path) as store:
@@ -334,6 +340,20 @@ def test_sqlite_files_without_story_date_columns_are_upgraded(tmp_path: Path) ->
         far = feat("m3", dt.date(2022, 6, 2), MEETING)
         keys = near.entities | near.places
         assert row == ("2022-03-30", "2022-03-30", None)
+        assert store._conn.execute("SELECT DISTINCT last_day FROM story_keys").fetchall() == [("2022-03-30",)]
         assert store.stories_with_keys(keys, open_window(near)) == {"story-m1"}
         assert store.stories_with_keys(keys, open_window(far)) == set()
         assert store.assign(near).story_id == "story-m1"
+
+
+def test_a_member_that_moves_a_storys_latest_date_moves_its_indexed_keys(tmp_path: Path) -> None:
+    """story_keys keeps each story's latest date beside its keys for the window's index range; a member
+    that extends the story must update it, or a later article in reach of that member only (not of the
+    founder) would not find the story by its keys."""
+    founder = feat("m1", dt.date(2022, 3, 1), MEETING)
+    later = feat("m2", dt.date(2022, 3, 6), MEETING)
+    latest = feat("m3", dt.date(2022, 3, 12), MEETING)  # 11 days after the founder, 6 after m2
+    with SqliteStoryStore(tmp_path / "stories.sqlite3") as store:
+        assert [store.assign(f).story_id for f in (founder, later, latest)] == ["story-m1"] * 3
+        days = store._conn.execute("SELECT DISTINCT last_day FROM story_keys").fetchall()
+    assert days == [("2022-03-12",)]
