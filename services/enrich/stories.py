@@ -327,6 +327,11 @@ def _shifted(day: dt.date, days: int) -> dt.date:
         return dt.date.max if days > 0 else dt.date.min
 
 
+def _reaches(first: dt.date | None, last: dt.date | None, first_at_most: dt.date, last_at_least: dt.date) -> bool:
+    """A date range (both ends known) that starts no later and ends no earlier than the bounds."""
+    return first is not None and last is not None and first <= first_at_most and last >= last_at_least
+
+
 @dataclass(frozen=True)
 class OpenWindow:
     """The stories an article may be compared with, as bounds on a story's date ranges: ``_gated``'s rule
@@ -346,18 +351,11 @@ class OpenWindow:
     def admits(self, s: StoryState) -> bool:
         if s.published_first is None and s.ingested_last is None:
             return True
-        if (
-            s.published_first is not None
-            and s.published_last is not None
-            and s.published_first <= self.published_first_at_most
-            and s.published_last >= self.published_last_at_least
-        ):
-            return True
-        return (
-            s.ingested_first is not None
-            and s.ingested_last is not None
-            and s.ingested_first <= self.ingested_first_at_most
-            and s.ingested_last >= self.ingested_last_at_least
+        published = _reaches(
+            s.published_first, s.published_last, self.published_first_at_most, self.published_last_at_least
+        )
+        return published or _reaches(
+            s.ingested_first, s.ingested_last, self.ingested_first_at_most, self.ingested_last_at_least
         )
 
     @property
