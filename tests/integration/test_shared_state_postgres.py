@@ -226,6 +226,28 @@ def test_a_database_before_story_date_columns_is_upgraded(database_url: str) -> 
         assert row == (dt.date(2026, 3, 1), dt.date(2026, 3, 2), None)
 
 
+def test_postgres_candidate_limit_counts_only_stories_in_the_time_window(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window is applied in the candidate query, before the limit: with room for one candidate, a
+    dam report joins its event's story although a later-updated dam story, half a year earlier, shares
+    its keys (the same decisions as the in-memory store)."""
+    from services.enrich import stories as stories_module
+
+    monkeypatch.setattr(stories_module, "MAX_CANDIDATES", 1)
+    sequence = [
+        features("dam", 1, dt.date(2026, 3, 2)),
+        features("dam", 2, dt.date(2025, 9, 1)),  # the same people and place, months away: its own story
+        features("dam", 3, dt.date(2026, 3, 3)),
+    ]
+    memory = InMemoryStoryStore()
+    expected = [memory.assign(f).story_id for f in sequence]
+    assert expected == ["story-dam-001", "story-dam-002", "story-dam-001"]
+    with PostgresStoryStore(database_url, retention=dt.timedelta(days=3650)) as store:
+        store.migrate()
+        assert [store.assign(f).story_id for f in sequence] == expected
+
+
 def _versions(n: int) -> list[ObjectVersion]:
     return [ObjectVersion(uri=f"s3://news/{i:03d}.txt", key=f"{i:03d}.txt", version="e1", size=10) for i in range(n)]
 
